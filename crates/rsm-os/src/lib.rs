@@ -12,6 +12,7 @@ pub mod creds;
 pub mod event;
 pub mod gentable;
 pub mod mem;
+pub mod poll;
 pub mod memfd;
 pub mod uds;
 

@@ -1,0 +1,206 @@
+//! Scatter/gather transfers and registered local memory.
+//!
+//! # Safety
+//!
+//! The only `unsafe` here is [`LocalMemory::register`], which records a caller's buffer;
+//! the caller promises it stays mapped and is reached only by pointer while registered.
+#![allow(unsafe_code)]
+
+
+use crate::controller::Controller;
+use crate::error::{Error, Result};
+use crate::import::ImportSegment;
+use crate::signal::PostFlags;
+use rsm_os::mem::{Mapping, Prot};
+use std::ptr::NonNull;
+
+/// Most entries in one vector (`RSM_MAX_SGIOREQS`).
+pub const MAX_SGIOREQS: usize = 16;
+
+/// A registered local buffer (`rsm_localmemory_handle_t`) for use in vectors.
+#[derive(Debug)]
+pub struct LocalMemory {
+    ctl: Controller,
+    region: Mapping,
+}
+
+impl LocalMemory {
+    /// Registers `[addr, addr+len)` for repeated use in [`ImportSegment::putv`] /
+    /// [`ImportSegment::getv`].
+    ///
+    /// # Safety
+    ///
+    /// The range must stay mapped read-write while the handle exists, and must not be
+    /// accessed through Rust references while a vector uses it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadAddr`] (not page aligned, or not mapped), [`Error::BadLength`] (0).
+    #[doc(alias = "rsm_create_localmemory_handle")]
+    pub unsafe fn register(ctl: &Controller, addr: NonNull<u8>, len: usize) -> Result<LocalMemory> {
+        if !rsm_os::is_page_aligned(addr.as_ptr() as usize) {
+            return Err(Error::BadAddr);
+        }
+        if len == 0 {
+            return Err(Error::BadLength);
+        }
+        if !rsm_os::mem::is_mapped(addr, len) {
+            return Err(Error::BadAddr);
+        }
+        // SAFETY: forwarded from this function's contract.
+        let region = unsafe { Mapping::borrowed(addr, len, Prot::ReadWrite) };
+        Ok(LocalMemory { ctl: ctl.clone(), region })
+    }
+
+    /// Allocates and registers `len` bytes of zeroed memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadLength`] (0), [`Error::InsufficientMem`].
+    pub fn allocate(ctl: &Controller, len: usize) -> Result<LocalMemory> {
+        if len == 0 {
+            return Err(Error::BadLength);
+        }
+        let region = Mapping::anonymous(len).map_err(|_| Error::InsufficientMem)?;
+        Ok(LocalMemory { ctl: ctl.clone(), region })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Whether the buffer is empty (never).
+    pub fn is_empty(&self) -> bool {
+        self.region.is_empty()
+    }
+
+    /// First byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.region.as_ptr()
+    }
+
+    /// Copies `src` into the buffer at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadLength`] past the end.
+    pub fn write_at(&self, offset: usize, src: &[u8]) -> Result<()> {
+        self.region.write_at(offset, src).map_err(|_| Error::BadLength)
+    }
+
+    /// Copies from the buffer at `offset` into `dst`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadLength`] past the end.
+    pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        self.region.read_at(offset, dst).map_err(|_| Error::BadLength)
+    }
+
+    /// The controller it was registered with.
+    pub fn controller(&self) -> &Controller {
+        &self.ctl
+    }
+}
+
+/// The local side of one vector entry.
+#[derive(Debug)]
+pub enum Local<'a> {
+    /// A registered buffer and an offset in it (`RSM_HANDLE_TYPE`).
+    Handle(&'a LocalMemory, usize),
+    /// Plain memory (`RSM_VA_TYPE`): the source of a put.
+    Src(&'a [u8]),
+    /// Plain memory: the destination of a get.
+    Dst(&'a mut [u8]),
+}
+
+/// One entry of a scatter/gather vector (`rsm_iovec_t`).
+#[derive(Debug)]
+pub struct IoVec<'a> {
+    /// Local memory.
+    pub local: Local<'a>,
+    /// Offset in the segment.
+    pub remote_offset: usize,
+    /// Bytes to move (for `Src`/`Dst`, at most the slice's length).
+    pub len: usize,
+}
+
+/// A vector stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{error} ({residual} entries not done)")]
+pub struct SgError {
+    /// Why.
+    pub error: Error,
+    /// Entries not completed or not started (`io_residual_count`).
+    pub residual: usize,
+}
+
+impl From<SgError> for Error {
+    fn from(e: SgError) -> Error {
+        e.error
+    }
+}
+
+impl ImportSegment {
+    fn vector(&self, iov: &mut [IoVec<'_>], flags: PostFlags, put: bool) -> std::result::Result<(), SgError> {
+        let n = iov.len();
+        if n == 0 || n > MAX_SGIOREQS {
+            return Err(SgError { error: Error::BadSgio, residual: n });
+        }
+        if self.is_disconnected() {
+            return Err(SgError { error: Error::BadSgio, residual: n });
+        }
+        for (i, e) in iov.iter_mut().enumerate() {
+            let fail = |error| SgError { error, residual: n - i };
+            let r = match &mut e.local {
+                Local::Handle(h, off) => {
+                    if !h.ctl.same(self.controller()) && h.ctl.agent_socket() != self.controller().agent_socket() {
+                        return Err(fail(Error::BadSgio));
+                    }
+                    self.copy_local(e.remote_offset, &h.region, *off, e.len, put)
+                }
+                Local::Src(s) => {
+                    if !put || e.len > s.len() {
+                        return Err(fail(if put { Error::BadLength } else { Error::BadSgio }));
+                    }
+                    self.put(e.remote_offset, &s[..e.len])
+                }
+                Local::Dst(d) => {
+                    if put || e.len > d.len() {
+                        return Err(fail(if put { Error::BadSgio } else { Error::BadLength }));
+                    }
+                    self.get(e.remote_offset, &mut d[..e.len])
+                }
+            };
+            r.map_err(fail)?;
+        }
+        if put && flags.contains(PostFlags::IMPLICIT_SIGPOST) {
+            self.signal_post(flags & PostFlags::NO_ACCUMULATE).map_err(|error| SgError { error, residual: 0 })?;
+        }
+        Ok(())
+    }
+
+    /// Gathers local pieces into the segment, in order, stopping at the first error. With
+    /// [`PostFlags::IMPLICIT_SIGPOST`], posts one event to the exporter after full success.
+    ///
+    /// # Errors
+    ///
+    /// [`SgError`] with the error and the number of entries not done:
+    /// [`Error::BadSgio`] (0 or more than 16 entries, disconnected, a `Dst` entry), else the
+    /// errors of [`ImportSegment::put`].
+    #[doc(alias = "rsm_memseg_import_putv")]
+    pub fn putv(&self, iov: &mut [IoVec<'_>], flags: PostFlags) -> std::result::Result<(), SgError> {
+        self.vector(iov, flags, true)
+    }
+
+    /// Scatters segment pieces into local memory, in order, stopping at the first error.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ImportSegment::putv`], with the errors of [`ImportSegment::get`].
+    #[doc(alias = "rsm_memseg_import_getv")]
+    pub fn getv(&self, iov: &mut [IoVec<'_>]) -> std::result::Result<(), SgError> {
+        self.vector(iov, PostFlags::empty(), false)
+    }
+}
