@@ -33,3 +33,8 @@ pub fn reopen_readonly<Fd: AsFd>(fd: Fd) -> Result<OwnedFd, Errno> {
 pub fn size<Fd: AsFd>(fd: Fd) -> Result<u64, Errno> {
     Ok(rustix::fs::fstat(fd)?.st_size as u64)
 }
+
+/// Whether the size of the memfd is sealed (shrink and grow).
+pub fn is_size_sealed<Fd: AsFd>(fd: Fd) -> bool {
+    rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(SealFlags::SHRINK | SealFlags::GROW))
+}

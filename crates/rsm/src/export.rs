@@ -523,14 +523,6 @@ impl ExportSegment {
         self.inner.counter.release_pollfd();
         Ok(())
     }
-
-    pub(crate) fn export_id(&self) -> u64 {
-        self.inner.export_id
-    }
-
-    pub(crate) fn is_destroyed(&self) -> bool {
-        lock(&self.inner.state).destroyed
-    }
 }
 
 impl Drop for ExportInner {

@@ -1,0 +1,258 @@
+//! `rsm-puppet`: a client process for tests. Reads one command per line on stdin, runs it
+//! with the rsm API and answers one line on stdout: `ok [values]` or `err RSMERR_...`.
+//! With `--uid/--gid/--groups` (as root) it first becomes that user.
+#![allow(unsafe_code)]
+
+use rsm::{perm, AccessEntry, Barrier, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::ptr::NonNull;
+use std::time::Duration;
+
+enum Obj {
+    Export(ExportSegment),
+    Import { seg: ImportSegment, bar: Option<Barrier>, map: Option<NonNull<u8>> },
+}
+
+struct State {
+    ctl: Option<Controller>,
+    objs: HashMap<u32, Obj>,
+    next: u32,
+}
+
+type R = Result<String, String>;
+
+fn e(err: Error) -> String {
+    err.c_name().to_string()
+}
+
+fn num(s: Option<&str>) -> Result<u64, String> {
+    let s = s.ok_or("missing argument")?;
+    let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse() };
+    r.map_err(|_| format!("bad number {s}"))
+}
+
+fn oct(s: Option<&str>) -> Result<u32, String> {
+    u32::from_str_radix(s.ok_or("missing argument")?, 8).map_err(|_| "bad octal".to_string())
+}
+
+fn acl<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<AccessEntry>, String> {
+    it.map(|a| {
+        let (n, p) = a.split_once(':').ok_or("acl entries are node:octal")?;
+        Ok(AccessEntry { node: n.parse().map_err(|_| "bad node")?, perm: u32::from_str_radix(p, 8).map_err(|_| "bad perm")? })
+    })
+    .collect()
+}
+
+impl State {
+    fn ctl(&mut self) -> Result<Controller, String> {
+        if self.ctl.is_none() {
+            self.ctl = Some(Controller::get("loopback").map_err(e)?);
+        }
+        Ok(self.ctl.clone().ok_or("no controller")?)
+    }
+    fn add(&mut self, o: Obj) -> String {
+        self.next += 1;
+        self.objs.insert(self.next, o);
+        self.next.to_string()
+    }
+    fn export(&self, h: Option<&str>) -> Result<&ExportSegment, String> {
+        match self.objs.get(&(num(h)? as u32)) {
+            Some(Obj::Export(x)) => Ok(x),
+            _ => Err("no such export".into()),
+        }
+    }
+    fn import(&mut self, h: Option<&str>) -> Result<(&ImportSegment, &mut Option<Barrier>, &mut Option<NonNull<u8>>), String> {
+        match self.objs.get_mut(&(num(h)? as u32)) {
+            Some(Obj::Import { seg, bar, map }) => Ok((seg, bar, map)),
+            _ => Err("no such import".into()),
+        }
+    }
+
+    fn run(&mut self, line: &str) -> R {
+        let mut it = line.split_whitespace();
+        let Some(cmd) = it.next() else { return Ok(String::new()) };
+        match cmd {
+            "ping" => Ok("pong".into()),
+            "whoami" => Ok(format!("{} {}", rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw())),
+            "node" => Ok(self.ctl()?.local_node().to_string()),
+            "export" => {
+                let size = num(it.next())? as usize;
+                let flags = if it.next() == Some("rebind") { ExportFlags::ALLOW_REBIND } else { ExportFlags::empty() };
+                let ctl = self.ctl()?;
+                let s = ExportSegment::allocate(&ctl, size, flags).map_err(e)?;
+                Ok(self.add(Obj::Export(s)))
+            }
+            "publish" => {
+                let h = it.next();
+                let id = num(it.next())? as u32;
+                let acl = acl(it)?;
+                let id = self.export(h)?.publish(id, &acl).map_err(e)?;
+                Ok(format!("{id:#x}"))
+            }
+            "republish" => {
+                let h = it.next();
+                let acl = acl(it)?;
+                self.export(h)?.republish(&acl).map_err(e).map(|()| String::new())
+            }
+            "unpublish" => self.export(it.next())?.unpublish().map_err(e).map(|()| String::new()),
+            "destroy" => self.export(it.next())?.destroy().map_err(e).map(|()| String::new()),
+            "write" => {
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let text = it.next().unwrap_or("");
+                self.export(h)?.write_at(off, text.as_bytes()).map_err(e).map(|()| String::new())
+            }
+            "read" => {
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let mut buf = vec![0u8; num(it.next())? as usize];
+                self.export(h)?.read_at(off, &mut buf).map_err(e)?;
+                Ok(String::from_utf8_lossy(&buf).replace('\0', "."))
+            }
+            "epost" => {
+                let h = it.next();
+                let f = if it.next() == Some("noacc") { PostFlags::NO_ACCUMULATE } else { PostFlags::empty() };
+                self.export(h)?.signal_post(f).map_err(e).map(|()| String::new())
+            }
+            "ewait" => {
+                let h = it.next();
+                let ms = num(it.next())?;
+                self.export(h)?.signal_wait(Some(Duration::from_millis(ms))).map_err(e).map(|()| String::new())
+            }
+            "forkpublish" => {
+                let h = it.next();
+                let id = num(it.next())? as u32;
+                let seg = self.export(h)?.clone();
+                let (r, w) = rustix::pipe::pipe().map_err(|x| x.to_string())?;
+                // SAFETY: the puppet is single-threaded (rsm starts no threads), so the child
+                // may run ordinary code after fork.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    let res = match seg.publish(id, &[]) {
+                        Ok(_) => "ok".to_string(),
+                        Err(x) => x.c_name().to_string(),
+                    };
+                    let _ = rustix::io::write(&w, res.as_bytes());
+                    std::process::exit(0);
+                }
+                drop(w);
+                let mut buf = [0u8; 64];
+                let n = rustix::io::read(&r, &mut buf).map_err(|x| x.to_string())?;
+                let mut st = 0;
+                // SAFETY: waitpid on our own child with a valid status pointer.
+                unsafe { libc::waitpid(pid, &mut st, 0) };
+                Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+            }
+            "connect" => {
+                let node = num(it.next())? as u32;
+                let id = num(it.next())? as u32;
+                let p = oct(it.next())?;
+                let ctl = self.ctl()?;
+                let s = ImportSegment::connect(&ctl, node, id, p).map_err(e)?;
+                Ok(self.add(Obj::Import { seg: s, bar: None, map: None }))
+            }
+            "disconnect" => self.import(it.next())?.0.disconnect().map_err(e).map(|()| String::new()),
+            "rights" => Ok(format!("{:o}", self.import(it.next())?.0.rights())),
+            "map" => {
+                let h = it.next();
+                let p = oct(it.next())?;
+                let (seg, _, map) = self.import(h)?;
+                let len = seg.size();
+                let ptr = seg.map(p, 0, len).map_err(e)?;
+                *map = Some(ptr);
+                Ok(String::new())
+            }
+            "unmap" => {
+                let (seg, _, map) = self.import(it.next())?;
+                seg.unmap().map_err(e)?;
+                *map = None;
+                Ok(String::new())
+            }
+            "store" => {
+                // A store through the explicit mapping, however stale.
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let text = it.next().unwrap_or("").to_string();
+                let (seg, _, map) = self.import(h)?;
+                let p = map.ok_or("not mapped")?;
+                if off + text.len() > seg.size() {
+                    return Err("out of range".into());
+                }
+                // SAFETY: the mapping covers the whole segment (mapped above) and stays mapped
+                // (revocation replaces its pages in place).
+                unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().add(off), text.len()) };
+                Ok(String::new())
+            }
+            "put" => {
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let text = it.next().unwrap_or("").to_string();
+                self.import(h)?.0.put(off, text.as_bytes()).map_err(e).map(|()| String::new())
+            }
+            "get" => {
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let mut buf = vec![0u8; num(it.next())? as usize];
+                self.import(h)?.0.get(off, &mut buf).map_err(e)?;
+                Ok(String::from_utf8_lossy(&buf).replace('\0', "."))
+            }
+            "barrier" => {
+                let (seg, bar, _) = self.import(it.next())?;
+                *bar = Some(seg.init_barrier(BarrierType::Node).map_err(e)?);
+                Ok(String::new())
+            }
+            "mode" => {
+                let h = it.next();
+                let m = if it.next() == Some("explicit") { BarrierMode::Explicit } else { BarrierMode::Implicit };
+                self.import(h)?.0.set_mode(m).map_err(e).map(|()| String::new())
+            }
+            "open" => self.import(it.next())?.1.as_ref().ok_or("no barrier")?.open().map_err(e).map(|()| String::new()),
+            "close" => self.import(it.next())?.1.as_ref().ok_or("no barrier")?.close().map_err(e).map(|()| String::new()),
+            "post" => {
+                let h = it.next();
+                let f = if it.next() == Some("noacc") { PostFlags::NO_ACCUMULATE } else { PostFlags::empty() };
+                self.import(h)?.0.signal_post(f).map_err(e).map(|()| String::new())
+            }
+            "wait" => {
+                let h = it.next();
+                let ms = num(it.next())?;
+                self.import(h)?.0.signal_wait(Some(Duration::from_millis(ms))).map_err(e).map(|()| String::new())
+            }
+            "exit" => std::process::exit(0),
+            other => Err(format!("unknown command {other}")),
+        }
+    }
+}
+
+fn drop_privileges(args: &[String]) {
+    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let (Some(uid), Some(gid)) = (get("--uid"), get("--gid")) else { return };
+    let uid: u32 = uid.parse().expect("uid");
+    let gid: u32 = gid.parse().expect("gid");
+    let groups: Vec<libc::gid_t> =
+        get("--groups").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(|g| g.parse().expect("group")).collect();
+    // SAFETY: plain credential syscalls at start-up, before any other thread exists; the
+    // pointer/length pair describes our own vector.
+    let ok = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 };
+    assert!(ok, "cannot become {uid}:{gid}: {}", std::io::Error::last_os_error());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    drop_privileges(&args);
+    let _ = perm::RDWR;
+    let mut st = State { ctl: None, objs: HashMap::new(), next: 0 };
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let ans = match st.run(line.trim()) {
+            Ok(v) if v.is_empty() => "ok".to_string(),
+            Ok(v) => format!("ok {v}"),
+            Err(x) => format!("err {x}"),
+        };
+        let _ = writeln!(out, "{ans}");
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,556 @@
+//! The node's segment registry: every export and import of every local client, the id
+//! space, and the access decisions. Pure bookkeeping over descriptors; the server drives it.
+
+use crate::config::Config;
+use rsm_os::creds::PeerCred;
+use rsm_os::gentable::{GenTable, CELLS};
+use rsm_os::{AsFd, OwnedFd};
+use rsm_proto::{AclEntry, AgentStatus, ControllerAttr, LocalController, SegmentInfo, Topology};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// RSMERR codes the registry returns (numbers of RSMAPI section 2.1).
+#[allow(missing_docs)]
+pub mod code {
+    pub const CTLR_NOT_PRESENT: u16 = 4;
+    pub const BAD_SEG_HNDL: u16 = 5;
+    pub const SEG_ALREADY_PUBLISHED: u16 = 6;
+    pub const SEG_NOT_PUBLISHED: u16 = 7;
+    pub const SEG_NOT_PUBLISHED_TO_NODE: u16 = 8;
+    pub const NOT_CREATOR: u16 = 12;
+    pub const BAD_ADDR: u16 = 16;
+    pub const BAD_LENGTH: u16 = 20;
+    pub const BAD_ACL: u16 = 21;
+    pub const RESERVED_SEGID: u16 = 23;
+    pub const SEGID_IN_USE: u16 = 24;
+    pub const PERM_DENIED: u16 = 27;
+    pub const INSUFFICIENT_RESOURCES: u16 = 31;
+    pub const INSUFFICIENT_MEM: u16 = 32;
+    pub const INTERNAL_ERROR: u16 = 100;
+    pub const BAD_ARGS_ERRORS: u16 = 117;
+}
+
+/// A failed registry operation: an RSMERR code.
+pub type Code = u16;
+
+const PERM_READ: u32 = 0o400;
+const PERM_WRITE: u32 = 0o200;
+const PERM_RDWR: u32 = 0o600;
+const USER_APP_ID_BASE: u32 = 0x8000_0000;
+const DLPI_ID_END: u32 = 0x3F_FFFF;
+const ALLOW_REBIND: u32 = 1;
+
+/// A local client process, as `SO_PEERCRED` describes it.
+#[derive(Debug)]
+pub struct Client {
+    /// Its credentials.
+    pub cred: PeerCred,
+}
+
+struct Publication {
+    segment_id: u32,
+    acl: Vec<AclEntry>,
+    memfd: Arc<OwnedFd>,
+    memfd_ro: Arc<OwnedFd>,
+    event: Arc<OwnedFd>,
+    gen_cell: u32,
+    importers: HashSet<u64>,
+}
+
+struct Export {
+    owner: u64,
+    creator_pid: u32,
+    uid: u32,
+    gid: u32,
+    /// `0777 & ~umask` of the creator.
+    mode: u32,
+    size: u64,
+    flags: u32,
+    controller: String,
+    publication: Option<Publication>,
+}
+
+struct Import {
+    owner: u64,
+    export: u64,
+    gen_cell: u32,
+    event: Arc<OwnedFd>,
+}
+
+/// What a successful connect hands the importer.
+pub struct Connected {
+    /// Import id.
+    pub import: u64,
+    /// Segment size.
+    pub size: u64,
+    /// Rights.
+    pub rights: u32,
+    /// Generation cell and its value.
+    pub gen_cell: u32,
+    /// Value at connect.
+    pub generation: u32,
+    /// Memfd for the importer (read-only unless write was granted).
+    pub memfd: Arc<OwnedFd>,
+    /// The exporter's event counter.
+    pub export_event: Arc<OwnedFd>,
+}
+
+/// The registry of one node.
+pub struct Registry {
+    node_id: u32,
+    max_segments: u64,
+    max_exported_bytes: u64,
+    started: Instant,
+    gens: GenTable,
+    gens_fd: OwnedFd,
+    free_cells: Vec<u32>,
+    next_cell: u32,
+    next_auto_id: Option<u32>,
+    next_object: u64,
+    clients: HashMap<u64, Client>,
+    exports: BTreeMap<u64, Export>,
+    published: HashMap<u32, u64>,
+    imports: HashMap<u64, Import>,
+    exported_bytes: u64,
+    stats: AgentStatus,
+}
+
+impl Registry {
+    /// A new, empty registry.
+    ///
+    /// # Errors
+    ///
+    /// When the generation table cannot be created.
+    pub fn new(cfg: &Config) -> std::io::Result<Registry> {
+        let (gens, gfd) = GenTable::create()?;
+        let gens_fd = rsm_os::memfd::reopen_readonly(&gfd)?;
+        drop(gfd);
+        Ok(Registry {
+            node_id: cfg.node_id,
+            max_segments: cfg.limits.max_segments,
+            max_exported_bytes: cfg.max_exported_bytes(),
+            started: Instant::now(),
+            gens,
+            gens_fd,
+            free_cells: Vec::new(),
+            // Cell 0 is never handed out.
+            next_cell: 1,
+            next_auto_id: Some(USER_APP_ID_BASE),
+            next_object: 1,
+            clients: HashMap::new(),
+            exports: BTreeMap::new(),
+            published: HashMap::new(),
+            imports: HashMap::new(),
+            exported_bytes: 0,
+            stats: AgentStatus::default(),
+        })
+    }
+
+    /// This node.
+    pub fn node_id(&self) -> u32 {
+        self.node_id
+    }
+
+    /// The read-only generation table descriptor handed to clients.
+    pub fn gens_fd(&self) -> &OwnedFd {
+        &self.gens_fd
+    }
+
+    /// Registers a client.
+    pub fn add_client(&mut self, id: u64, cred: PeerCred) {
+        self.clients.insert(id, Client { cred });
+    }
+
+    /// Forgets a client and everything it owned; `died` when it went away without cleaning
+    /// up after itself.
+    pub fn remove_client(&mut self, id: u64) {
+        let exports: Vec<u64> = self.exports.iter().filter(|(_, e)| e.owner == id).map(|(k, _)| *k).collect();
+        let imports: Vec<u64> = self.imports.iter().filter(|(_, i)| i.owner == id).map(|(k, _)| *k).collect();
+        if !exports.is_empty() || !imports.is_empty() {
+            self.stats.clients_died += 1;
+        }
+        for i in imports {
+            self.drop_import(i);
+        }
+        for e in exports {
+            self.drop_export(e);
+        }
+        self.clients.remove(&id);
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_object;
+        self.next_object += 1;
+        id
+    }
+
+    fn alloc_cell(&mut self) -> Option<u32> {
+        if let Some(c) = self.free_cells.pop() {
+            return Some(c);
+        }
+        if self.next_cell >= CELLS {
+            return None;
+        }
+        self.next_cell += 1;
+        Some(self.next_cell - 1)
+    }
+
+    fn segments(&self) -> u64 {
+        (self.exports.len() + self.imports.len()) as u64
+    }
+
+    /// Attributes of a controller by canonical name.
+    pub fn controller_attr(&self, name: &str) -> Result<ControllerAttr, Code> {
+        if name != "loopback" {
+            return Err(code::CTLR_NOT_PRESENT);
+        }
+        let max = self.max_exported_bytes;
+        Ok(ControllerAttr {
+            direct_access_sizes: 0xF,
+            atomic_sizes: 0xF,
+            page_size: rsm_os::page_size() as u64,
+            max_export_segment_size: max,
+            tot_export_segment_size: max,
+            max_export_segments: self.max_segments,
+            max_import_map_size: max,
+            tot_import_map_size: max,
+            max_import_segments: self.max_segments,
+        })
+    }
+
+    /// The topology (loopback is not listed).
+    pub fn topology(&self) -> Topology {
+        Topology { local_node: self.node_id, controllers: Vec::<LocalController>::new() }
+    }
+
+    fn client(&self, id: u64) -> Result<&Client, Code> {
+        self.clients.get(&id).ok_or(code::INTERNAL_ERROR)
+    }
+
+    /// `ExportCreate`.
+    pub fn export_create(&mut self, client: u64, controller: &str, size: u64, flags: u32, mode: u32) -> Result<u64, Code> {
+        self.controller_attr(controller)?;
+        if size == 0 || !size.is_multiple_of(rsm_os::page_size() as u64) {
+            return Err(code::BAD_LENGTH);
+        }
+        if self.segments() >= self.max_segments {
+            return Err(code::INSUFFICIENT_RESOURCES);
+        }
+        if self.exported_bytes.saturating_add(size) > self.max_exported_bytes {
+            return Err(code::INSUFFICIENT_MEM);
+        }
+        let c = self.client(client)?;
+        let (pid, uid, gid) = (c.cred.pid, c.cred.uid, c.cred.gid);
+        let id = self.next_id();
+        self.exports.insert(
+            id,
+            Export {
+                owner: client,
+                creator_pid: pid,
+                uid,
+                gid,
+                mode: mode & 0o777,
+                size,
+                flags,
+                controller: controller.to_string(),
+                publication: None,
+            },
+        );
+        self.exported_bytes += size;
+        Ok(id)
+    }
+
+    fn owned_export(&mut self, client: u64, export: u64) -> Result<&mut Export, Code> {
+        let e = self.exports.get_mut(&export).ok_or(code::BAD_SEG_HNDL)?;
+        if e.owner != client {
+            return Err(code::NOT_CREATOR);
+        }
+        Ok(e)
+    }
+
+    fn validate_acl(&self, acl: &[AclEntry], controller: &str) -> Result<(), Code> {
+        if acl.len() > 64 || acl.iter().any(|e| e.node > 64 || e.perm > 0o666) {
+            return Err(code::BAD_ACL);
+        }
+        if controller == "loopback" && (acl.len() > 1 || acl.iter().any(|e| e.node != self.node_id)) {
+            return Err(code::BAD_ACL);
+        }
+        Ok(())
+    }
+
+    /// `ExportPublish`, with the three descriptors it carries.
+    pub fn export_publish(
+        &mut self,
+        client: u64,
+        export: u64,
+        segment_id: u32,
+        acl: Vec<AclEntry>,
+        fds: Vec<OwnedFd>,
+    ) -> Result<u32, Code> {
+        let e = self.owned_export(client, export)?;
+        if e.publication.is_some() {
+            return Err(code::SEG_ALREADY_PUBLISHED);
+        }
+        if segment_id != 0 && (segment_id <= DLPI_ID_END || segment_id >= USER_APP_ID_BASE) {
+            return Err(code::RESERVED_SEGID);
+        }
+        let (size, controller) = (e.size, e.controller.clone());
+        self.validate_acl(&acl, &controller)?;
+        let [memfd, memfd_ro, event]: [OwnedFd; 3] = fds.try_into().map_err(|_| code::BAD_ARGS_ERRORS)?;
+        // The memory must be exactly the segment and sealed against resizing, so that no
+        // importer can be made to fault: a client cannot hand us anything else.
+        for fd in [&memfd, &memfd_ro] {
+            if rsm_os::memfd::size(fd).ok() != Some(size) || !rsm_os::memfd::is_size_sealed(fd) {
+                return Err(code::BAD_ADDR);
+            }
+        }
+        let id = if segment_id == 0 {
+            let id = self.next_auto_id.ok_or(code::INSUFFICIENT_RESOURCES)?;
+            self.next_auto_id = id.checked_add(1);
+            id
+        } else {
+            if self.published.contains_key(&segment_id) {
+                return Err(code::SEGID_IN_USE);
+            }
+            segment_id
+        };
+        let gen_cell = self.alloc_cell().ok_or(code::INSUFFICIENT_RESOURCES)?;
+        let e = self.exports.get_mut(&export).ok_or(code::BAD_SEG_HNDL)?;
+        e.publication = Some(Publication {
+            segment_id: id,
+            acl,
+            memfd: Arc::new(memfd),
+            memfd_ro: Arc::new(memfd_ro),
+            event: Arc::new(event),
+            gen_cell,
+            importers: HashSet::new(),
+        });
+        self.published.insert(id, export);
+        tracing::debug!(export, segment_id = format_args!("{id:#x}"), "published");
+        Ok(id)
+    }
+
+    /// `ExportRepublish`.
+    pub fn export_republish(&mut self, client: u64, export: u64, acl: Vec<AclEntry>) -> Result<(), Code> {
+        let controller = self.owned_export(client, export)?.controller.clone();
+        if self.exports.get(&export).and_then(|e| e.publication.as_ref()).is_none() {
+            return Err(code::SEG_NOT_PUBLISHED);
+        }
+        self.validate_acl(&acl, &controller)?;
+        if let Some(p) = self.exports.get_mut(&export).and_then(|e| e.publication.as_mut()) {
+            p.acl = acl;
+        }
+        Ok(())
+    }
+
+    /// Withdraws a publication: bumps its generation (every importer is cut off) and frees
+    /// its id and cell.
+    fn revoke(&mut self, export: u64) -> bool {
+        let Some(p) = self.exports.get_mut(&export).and_then(|e| e.publication.take()) else { return false };
+        self.gens.bump(p.gen_cell);
+        self.free_cells.push(p.gen_cell);
+        self.published.remove(&p.segment_id);
+        self.stats.revocations += 1;
+        tracing::debug!(export, segment_id = format_args!("{:#x}", p.segment_id), importers = p.importers.len(), "revoked");
+        true
+    }
+
+    /// `ExportUnpublish`.
+    pub fn export_unpublish(&mut self, client: u64, export: u64) -> Result<(), Code> {
+        self.owned_export(client, export)?;
+        if self.revoke(export) { Ok(()) } else { Err(code::SEG_NOT_PUBLISHED) }
+    }
+
+    fn drop_export(&mut self, export: u64) {
+        self.revoke(export);
+        if let Some(e) = self.exports.remove(&export) {
+            self.exported_bytes -= e.size;
+        }
+    }
+
+    /// `ExportDestroy`.
+    pub fn export_destroy(&mut self, client: u64, export: u64) -> Result<(), Code> {
+        self.owned_export(client, export)?;
+        self.drop_export(export);
+        Ok(())
+    }
+
+    /// `ExportPost`: one event to every importer.
+    pub fn export_post(&mut self, client: u64, export: u64, no_accumulate: bool) -> Result<(), Code> {
+        self.owned_export(client, export)?;
+        let Some(p) = self.exports.get(&export).and_then(|e| e.publication.as_ref()) else { return Ok(()) };
+        let mut n = 0;
+        for i in &p.importers {
+            if let Some(imp) = self.imports.get(i) {
+                post(&imp.event, no_accumulate);
+                n += 1;
+            }
+        }
+        self.stats.signals += n;
+        Ok(())
+    }
+
+    /// The access decision of RSMAPI section 4 for a local importer. Returns the rights of
+    /// the connection.
+    fn decide(&self, p: &Publication, e: &Export, importer_node: u32, cred: &PeerCred, perm: u32) -> Result<u32, Code> {
+        let m = if p.acl.is_empty() {
+            0o666 & e.mode
+        } else {
+            match p.acl.iter().find(|a| a.node == importer_node) {
+                Some(a) => 0o666 & a.perm,
+                None => return Err(code::SEG_NOT_PUBLISHED_TO_NODE),
+            }
+        };
+        let req = perm & PERM_RDWR;
+        let access = (if perm & PERM_READ != 0 { 0o444 } else { 0 }) | (if perm & PERM_WRITE != 0 { 0o222 } else { 0 });
+        let granted = access & m;
+        let shift = if cred.uid == e.uid {
+            0
+        } else if cred.gid == e.gid || cred.groups.contains(&e.gid) {
+            3
+        } else {
+            6
+        };
+        if req & !(granted << shift) & 0o777 == 0 || cred.uid == 0 {
+            Ok(req)
+        } else {
+            Err(code::PERM_DENIED)
+        }
+    }
+
+    /// `ImportConnect` from a local client.
+    pub fn import_connect(
+        &mut self,
+        client: u64,
+        controller: &str,
+        node: u32,
+        segment_id: u32,
+        perm: u32,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Connected, Code> {
+        self.controller_attr(controller)?;
+        if perm & !PERM_RDWR != 0 {
+            return Err(code::PERM_DENIED);
+        }
+        if node != self.node_id {
+            return Err(code::CTLR_NOT_PRESENT);
+        }
+        let [event]: [OwnedFd; 1] = fds.try_into().map_err(|_| code::BAD_ARGS_ERRORS)?;
+        let r = self.connect_local(client, segment_id, perm, event);
+        match &r {
+            Ok(_) => self.stats.connects += 1,
+            Err(_) => self.stats.connects_refused += 1,
+        }
+        r
+    }
+
+    fn connect_local(&mut self, client: u64, segment_id: u32, perm: u32, event: OwnedFd) -> Result<Connected, Code> {
+        let export = *self.published.get(&segment_id).ok_or(code::SEG_NOT_PUBLISHED)?;
+        let cred = self.client(client)?.cred.clone();
+        let e = self.exports.get(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
+        let p = e.publication.as_ref().ok_or(code::SEG_NOT_PUBLISHED)?;
+        let rights = self.decide(p, e, self.node_id, &cred, perm)?;
+        if self.segments() >= self.max_segments {
+            return Err(code::INSUFFICIENT_RESOURCES);
+        }
+        let import = self.next_id();
+        let e = self.exports.get_mut(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
+        let size = e.size;
+        let p = e.publication.as_mut().ok_or(code::SEG_NOT_PUBLISHED)?;
+        p.importers.insert(import);
+        let memfd = if rights & PERM_WRITE != 0 { p.memfd.clone() } else { p.memfd_ro.clone() };
+        let c = Connected {
+            import,
+            size,
+            rights,
+            gen_cell: p.gen_cell,
+            generation: self.gens.load(p.gen_cell).unwrap_or(0),
+            memfd,
+            export_event: p.event.clone(),
+        };
+        self.imports.insert(import, Import { owner: client, export, gen_cell: p.gen_cell, event: Arc::new(event) });
+        Ok(c)
+    }
+
+    fn drop_import(&mut self, import: u64) {
+        if let Some(i) = self.imports.remove(&import) {
+            if let Some(p) = self.exports.get_mut(&i.export).and_then(|e| e.publication.as_mut()) {
+                p.importers.remove(&import);
+            }
+        }
+    }
+
+    /// `ImportDisconnect`.
+    pub fn import_disconnect(&mut self, client: u64, import: u64) -> Result<(), Code> {
+        match self.imports.get(&import) {
+            Some(i) if i.owner == client => {
+                self.drop_import(import);
+                Ok(())
+            }
+            _ => Err(code::BAD_SEG_HNDL),
+        }
+    }
+
+    /// `ImportPost`: one event to the exporter (dropped if no longer published).
+    pub fn import_post(&mut self, client: u64, import: u64, no_accumulate: bool) -> Result<(), Code> {
+        let i = match self.imports.get(&import) {
+            Some(i) if i.owner == client => i,
+            _ => return Err(code::BAD_SEG_HNDL),
+        };
+        if let Some(p) = self.exports.get(&i.export).and_then(|e| e.publication.as_ref()) {
+            if p.gen_cell == i.gen_cell {
+                post(&p.event, no_accumulate);
+                self.stats.signals += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Status and counters.
+    pub fn status(&self) -> AgentStatus {
+        AgentStatus {
+            node: self.node_id,
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs(),
+            controllers: vec!["loopback".into()],
+            clients: self.clients.len() as u64,
+            exports: self.exports.len() as u64,
+            published: self.published.len() as u64,
+            imports: self.imports.len() as u64,
+            exported_bytes: self.exported_bytes,
+            ..self.stats.clone()
+        }
+    }
+
+    /// Every export segment.
+    pub fn segments_info(&self) -> Vec<SegmentInfo> {
+        self.exports
+            .iter()
+            .map(|(id, e)| SegmentInfo {
+                export: *id,
+                segment_id: e.publication.as_ref().map(|p| p.segment_id),
+                controller: e.controller.clone(),
+                size: e.size,
+                creator_pid: e.creator_pid,
+                uid: e.uid,
+                gid: e.gid,
+                mode: e.mode,
+                acl: e.publication.as_ref().map(|p| p.acl.clone()).unwrap_or_default(),
+                importers: e.publication.as_ref().map_or(0, |p| p.importers.len() as u32),
+            })
+            .collect()
+    }
+
+    /// Whether the export was created with `RSM_ALLOW_REBIND` (kept for `rsmctl`).
+    pub fn rebind_allowed(&self, export: u64) -> bool {
+        self.exports.get(&export).is_some_and(|e| e.flags & ALLOW_REBIND != 0)
+    }
+}
+
+fn post<Fd: AsFd>(fd: Fd, no_accumulate: bool) {
+    let r = if no_accumulate { rsm_os::event::post_no_accumulate(fd) } else { rsm_os::event::post(fd) };
+    if let Err(e) = r {
+        tracing::warn!("event post failed: {e}");
+    }
+}

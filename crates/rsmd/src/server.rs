@@ -1,0 +1,277 @@
+//! The local server: accepts client processes on the Unix socket and answers their requests
+//! from the registry, one thread per client.
+
+use crate::config::Config;
+use crate::registry::{code, Registry};
+use rsm_os::{AsFd, BorrowedFd, OwnedFd};
+use rsm_proto::{Request, Response};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another agent answers on the socket.
+    #[error("an agent is already listening on {0}")]
+    InUse(PathBuf),
+    /// The socket could not be created.
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Other setup failure.
+    #[error("{0}")]
+    Setup(#[from] std::io::Error),
+}
+
+struct Shared {
+    registry: Mutex<Registry>,
+    stopping: AtomicBool,
+    clients: Mutex<Vec<(u64, Arc<OwnedFd>)>>,
+    next_client: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running agent. Dropping it stops it.
+pub struct Agent {
+    shared: Arc<Shared>,
+    socket: PathBuf,
+    node_id: u32,
+    listener: Option<Arc<OwnedFd>>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("socket", &self.socket).field("node_id", &self.node_id).finish()
+    }
+}
+
+fn prepare_socket(path: &Path) -> Result<(), StartError> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| StartError::Listen { path: path.into(), source: e })?;
+        }
+    }
+    if path.exists() {
+        if rsm_os::uds::connect(path).is_ok() {
+            return Err(StartError::InUse(path.into()));
+        }
+        // A socket left behind by an agent that died.
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+impl Agent {
+    /// Starts an agent: binds its socket and serves clients on background threads.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`].
+    pub fn start(cfg: &Config) -> Result<Agent, StartError> {
+        prepare_socket(&cfg.socket)?;
+        let listener = rsm_os::uds::listen(&cfg.socket)
+            .map_err(|e| StartError::Listen { path: cfg.socket.clone(), source: e.into() })?;
+        // Any local user may connect; every operation checks its caller's credentials.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&cfg.socket, std::fs::Permissions::from_mode(0o666));
+        let shared = Arc::new(Shared {
+            registry: Mutex::new(Registry::new(cfg)?),
+            stopping: AtomicBool::new(false),
+            clients: Mutex::new(Vec::new()),
+            next_client: AtomicU64::new(1),
+        });
+        let listener = Arc::new(listener);
+        let (s2, l2) = (shared.clone(), listener.clone());
+        let accept_thread = std::thread::Builder::new().name("rsmd-accept".into()).spawn(move || accept_loop(s2, l2))?;
+        tracing::info!(node = cfg.node_id, socket = %cfg.socket.display(), "rsmd listening");
+        Ok(Agent { shared, socket: cfg.socket.clone(), node_id: cfg.node_id, listener: Some(listener), accept_thread: Some(accept_thread) })
+    }
+
+    /// The socket clients connect to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u32 {
+        self.node_id
+    }
+
+    /// Stops accepting, disconnects every client (their segments are revoked), and removes
+    /// the socket.
+    pub fn stop(&mut self) {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(l) = self.listener.take() {
+            let _ = rustix::net::shutdown(&*l, rustix::net::Shutdown::Both);
+        }
+        // Wake accept() in case shutdown did not.
+        let _ = rsm_os::uds::connect(&self.socket);
+        if let Some(t) = self.accept_thread.take() {
+            let _ = t.join();
+        }
+        for (_, fd) in lock(&self.shared.clients).iter() {
+            let _ = rustix::net::shutdown(&**fd, rustix::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        tracing::info!(socket = %self.socket.display(), "rsmd stopped");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(shared: Arc<Shared>, listener: Arc<OwnedFd>) {
+    loop {
+        let fd = match rsm_os::uds::accept(&*listener) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                if !shared.stopping.load(Ordering::SeqCst) {
+                    tracing::error!("accept failed: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
+                return;
+            }
+        };
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+        let fd = Arc::new(fd);
+        lock(&shared.clients).push((id, fd.clone()));
+        let s2 = shared.clone();
+        let r = std::thread::Builder::new()
+            .name(format!("rsmd-client-{id}"))
+            .stack_size(256 * 1024)
+            .spawn(move || serve_client(s2, fd, id));
+        if let Err(e) = r {
+            tracing::error!("cannot start a client thread: {e}");
+            lock(&shared.clients).retain(|(c, _)| *c != id);
+        }
+    }
+}
+
+fn serve_client(shared: Arc<Shared>, fd: Arc<OwnedFd>, id: u64) {
+    let cred = match rsm_os::creds::peer(&*fd) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("cannot read peer credentials: {e}");
+            lock(&shared.clients).retain(|(c, _)| *c != id);
+            return;
+        }
+    };
+    let span = tracing::debug_span!("client", id, pid = cred.pid, uid = cred.uid);
+    let _g = span.enter();
+    tracing::debug!("connected");
+    lock(&shared.registry).add_client(id, cred);
+    let mut buf = Vec::new();
+    let mut greeted = false;
+    loop {
+        let fds = match rsm_os::uds::recv(&*fd, &mut buf) {
+            Ok(Some(fds)) => fds,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!("receive failed: {e}");
+                break;
+            }
+        };
+        let req = match rsm_proto::decode::<Request>(&buf) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("malformed request, dropping the connection: {e}");
+                break;
+            }
+        };
+        if !greeted && !matches!(req, Request::Hello { .. }) {
+            tracing::warn!("first message is not Hello, dropping the connection");
+            break;
+        }
+        greeted = true;
+        let (resp, out) = handle(&shared, id, req, fds);
+        let out_fds: Vec<BorrowedFd<'_>> = out.iter().map(|f| f.as_fd()).collect();
+        if let Err(e) = rsm_os::uds::send(&*fd, &rsm_proto::encode(&resp), &out_fds) {
+            tracing::debug!("send failed: {e}");
+            break;
+        }
+    }
+    lock(&shared.registry).remove_client(id);
+    lock(&shared.clients).retain(|(c, _)| *c != id);
+    tracing::debug!("disconnected");
+}
+
+fn err(code: u16) -> (Response, Vec<Arc<OwnedFd>>) {
+    (Response::Err { code }, Vec::new())
+}
+
+fn handle(shared: &Shared, client: u64, req: Request, fds: Vec<OwnedFd>) -> (Response, Vec<Arc<OwnedFd>>) {
+    let mut reg = lock(&shared.registry);
+    let r = match req {
+        Request::Hello { version } => {
+            if version != rsm_proto::VERSION {
+                return err(101);
+            }
+            let g = match rustix::io::dup(reg.gens_fd()) {
+                Ok(g) => g,
+                Err(_) => return err(code::INSUFFICIENT_RESOURCES),
+            };
+            return (Response::Hello { node: reg.node_id() }, vec![Arc::new(g)]);
+        }
+        Request::GetController { name } => reg.controller_attr(&name).map(|attr| Response::Controller { attr }),
+        Request::Topology => Ok(Response::Topology(reg.topology())),
+        Request::ExportCreate { controller, size, flags, mode } => {
+            reg.export_create(client, &controller, size, flags, mode).map(|export| Response::ExportCreated { export })
+        }
+        Request::ExportPublish { export, segment_id, acl } => {
+            reg.export_publish(client, export, segment_id, acl, fds).map(|segment_id| Response::Published { segment_id })
+        }
+        Request::ExportRepublish { export, acl } => reg.export_republish(client, export, acl).map(|()| Response::Ok),
+        Request::ExportUnpublish { export } => reg.export_unpublish(client, export).map(|()| Response::Ok),
+        Request::ExportDestroy { export } => reg.export_destroy(client, export).map(|()| Response::Ok),
+        Request::ExportPost { export, no_accumulate } => reg.export_post(client, export, no_accumulate).map(|()| Response::Ok),
+        Request::ImportConnect { controller, node, segment_id, perm } => {
+            match reg.import_connect(client, &controller, node, segment_id, perm, fds) {
+                Ok(c) => {
+                    return (
+                        Response::Connected {
+                            import: c.import,
+                            size: c.size,
+                            rights: c.rights,
+                            gen_cell: c.gen_cell,
+                            generation: c.generation,
+                        },
+                        vec![c.memfd, c.export_event],
+                    );
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Request::ImportDisconnect { import } => reg.import_disconnect(client, import).map(|()| Response::Ok),
+        Request::ImportPost { import, no_accumulate } => reg.import_post(client, import, no_accumulate).map(|()| Response::Ok),
+        Request::Status => Ok(Response::Status(reg.status())),
+        Request::Segments => Ok(Response::Segments(reg.segments_info())),
+    };
+    match r {
+        Ok(resp) => (resp, Vec::new()),
+        Err(code) => {
+            tracing::debug!(code, "request failed");
+            err(code)
+        }
+    }
+}
