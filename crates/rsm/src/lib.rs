@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod admin;
 mod controller;
 mod error;
 mod export;

@@ -1,0 +1,71 @@
+//! The `rsmd` command line (shared by the `rsmd` binary and `rsmctl agent`).
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// The rsm node agent.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (default /etc/rsm/rsmd.toml; not required to exist unless given).
+    #[arg(long, short, env = "RSMD_CONFIG")]
+    config: Option<PathBuf>,
+    /// This node's id (overrides the file).
+    #[arg(long, env = "RSM_NODE_ID")]
+    node_id: Option<u32>,
+    /// Unix socket to listen on (overrides the file).
+    #[arg(long, env = "RSM_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Write the agent's pid here once it is ready; removed at exit.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+}
+
+/// Runs the agent as a command: parses `args` (the first one is the program name), logs
+/// to stderr (`RSM_LOG` filter), serves until SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// Bad arguments or configuration, or an agent that cannot start.
+pub fn run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RSM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    let args = Args::parse_from(args);
+    let (path, required) = match &args.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(crate::config::DEFAULT_CONFIG), false),
+    };
+    let mut cfg = crate::Config::load(&path, required)?;
+    if let Some(n) = args.node_id {
+        cfg.node_id = n;
+    }
+    if let Some(s) = args.socket {
+        cfg.socket = s;
+    }
+    cfg.validate()?;
+    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .context("installing signal handlers")?;
+    let mut agent = crate::Agent::start(&cfg)?;
+    if let Some(p) = &args.pid_file {
+        std::fs::write(p, format!("{}\n", std::process::id())).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let mut signals = signals;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, "shutting down");
+    }
+    agent.stop();
+    if let Some(p) = &args.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
