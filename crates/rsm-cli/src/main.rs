@@ -1,5 +1,11 @@
 //! `rsmctl`: look at an rsm node, run the demo, benchmarks and local clusters.
+//!
+//! # Safety
+//!
+//! `main` resets SIGPIPE with one `libc::signal` call (see `default_sigpipe`).
+#![allow(unsafe_code)]
 
+mod cluster;
 mod demo;
 mod show;
 
@@ -43,6 +49,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A local cluster of agents on 127.0.0.1 (for trying rsm, tests and demos).
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
     /// Start a throwaway agent and walk through export, publish, import, map, put/get,
     /// barriers, signals and revocation, with timings.
     Demo,
@@ -64,7 +75,41 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum ClusterCmd {
+    /// Start N agents (node ids 1..N, one `tcp0` controller each on a free port, sockets
+    /// DIR/node<i>.sock, pid files DIR/node<i>.pid, a new cluster key); returns when every
+    /// path is active and prints `node <i> RSM_SOCKET=<path>` per node.
+    Start {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 2)]
+        nodes: u32,
+        /// Directory for sockets, pid files, logs, configuration and key.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Log filter of the agents (their logs go to DIR/node<i>.log).
+        #[arg(long, default_value = "info")]
+        log: String,
+    },
+    /// Stop the agents started in DIR.
+    Stop {
+        /// The directory given to `start`.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Restores the default SIGPIPE action, so `rsmctl ... | head` ends quietly like other tools.
+fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists;
+    // no handler code is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    default_sigpipe();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "agent") {
         let mut args = vec![std::ffi::OsString::from("rsmctl agent")];
@@ -88,6 +133,12 @@ fn main() {
         Cmd::Segments { json } => show::segments(&cli.socket, json),
         Cmd::Stats { json } => show::stats(&cli.socket, json),
         Cmd::Demo => demo::run(),
+        Cmd::Cluster { cmd: ClusterCmd::Start { nodes, dir, log } } => cluster::start(nodes, &dir, &log).map(|ns| {
+            for n in ns {
+                println!("node {} RSM_SOCKET={}", n.id, n.socket.display());
+            }
+        }),
+        Cmd::Cluster { cmd: ClusterCmd::Stop { dir } } => cluster::stop(&dir).map(|n| println!("stopped {n} agents")),
         Cmd::Agent { .. } => unreachable!("handled before parsing"),
         Cmd::DemoImporter { node, segment } => demo::importer(&cli.socket, node, segment),
     };

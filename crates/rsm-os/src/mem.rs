@@ -226,6 +226,69 @@ impl Mapping {
         Ok(())
     }
 
+    /// Stores `count` items read from `src` at `offset`, for a caller whose memory must stay
+    /// behind a raw pointer (a C program's buffer, which may itself be a shared mapping).
+    /// Bytes (`T = u8`) are moved with one `memmove`; wider items with one volatile access
+    /// each, as [`Mapping::write_elems`]. `offset` must be aligned to the item size.
+    ///
+    /// # Safety
+    ///
+    /// `src` must be aligned for `T` and valid for reading `count` items for the duration of
+    /// the call. It may overlap this mapping.
+    pub unsafe fn write_from_raw<T: Elem>(&self, offset: usize, src: *const T, count: usize) -> Result<(), OutOfBounds> {
+        let bytes = count.checked_mul(std::mem::size_of::<T>()).ok_or(OutOfBounds)?;
+        let dst = self.check(offset, bytes)?;
+        if self.prot != Prot::ReadWrite || (dst as usize) % std::mem::align_of::<T>() != 0 {
+            return Err(OutOfBounds);
+        }
+        if std::mem::size_of::<T>() == 1 {
+            // SAFETY: dst..dst+bytes is inside the writable mapping (checked above); src is
+            // readable for `bytes` bytes (caller contract); `copy` tolerates overlap.
+            unsafe { std::ptr::copy(src.cast::<u8>(), dst, bytes) };
+            return Ok(());
+        }
+        let dst = dst.cast::<T>();
+        for i in 0..count {
+            // SAFETY: item i of src is readable and aligned for T (caller contract).
+            let v = unsafe { src.wrapping_add(i).read_volatile() };
+            // SAFETY: item i of dst lies inside the writable mapping and is aligned for T
+            // (both checked above).
+            unsafe { dst.wrapping_add(i).write_volatile(v) };
+        }
+        Ok(())
+    }
+
+    /// Loads `count` items at `offset` into `dst` (the counterpart of
+    /// [`Mapping::write_from_raw`]).
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be aligned for `T` and valid for writing `count` items for the duration of
+    /// the call, and not reached through Rust references meanwhile. It may overlap this
+    /// mapping.
+    pub unsafe fn read_into_raw<T: Elem>(&self, offset: usize, dst: *mut T, count: usize) -> Result<(), OutOfBounds> {
+        let bytes = count.checked_mul(std::mem::size_of::<T>()).ok_or(OutOfBounds)?;
+        let src = self.check(offset, bytes)?;
+        if self.prot == Prot::None || (src as usize) % std::mem::align_of::<T>() != 0 {
+            return Err(OutOfBounds);
+        }
+        if std::mem::size_of::<T>() == 1 {
+            // SAFETY: src..src+bytes is inside the readable mapping (checked above); dst is
+            // writable for `bytes` bytes (caller contract); `copy` tolerates overlap.
+            unsafe { std::ptr::copy(src, dst.cast::<u8>(), bytes) };
+            return Ok(());
+        }
+        let src = src.cast::<T>();
+        for i in 0..count {
+            // SAFETY: item i of src lies inside the readable mapping and is aligned for T
+            // (both checked above).
+            let v = unsafe { src.wrapping_add(i).read_volatile() };
+            // SAFETY: item i of dst is writable and aligned for T (caller contract).
+            unsafe { dst.wrapping_add(i).write_volatile(v) };
+        }
+        Ok(())
+    }
+
     /// Copies `len` bytes between two mappings (e.g. a segment and a registered local buffer).
     pub fn copy_between(
         src: &Mapping,
@@ -277,11 +340,27 @@ fn nonnull(p: *mut c_void) -> NonNull<u8> {
 }
 
 /// Plain integer types that may be loaded and stored in shared memory with a single access.
-pub trait Elem: Copy + sealed::Sealed {}
-impl Elem for u8 {}
-impl Elem for u16 {}
-impl Elem for u32 {}
-impl Elem for u64 {}
+pub trait Elem: Copy + Default + sealed::Sealed {
+    /// Appends the native-endian bytes.
+    fn put_ne(&self, out: &mut Vec<u8>);
+    /// Reads from native-endian bytes (`b` has exactly the item's size).
+    fn get_ne(b: &[u8]) -> Self;
+}
+macro_rules! elem {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            fn put_ne(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_ne_bytes());
+            }
+            fn get_ne(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
+                <$t>::from_ne_bytes(a)
+            }
+        }
+    )*};
+}
+elem!(u8, u16, u32, u64);
 mod sealed {
     pub trait Sealed {}
     impl Sealed for u8 {}
@@ -359,4 +438,20 @@ pub fn is_mapped(addr: NonNull<u8>, len: usize) -> bool {
     // SAFETY: MADV_NORMAL only resets the paging advice (the default); it changes no memory
     // and fails with ENOMEM if any page of the range is unmapped.
     unsafe { rustix::mm::madvise(addr.as_ptr().cast(), len, rustix::mm::Advice::Normal) }.is_ok()
+}
+
+/// The native-endian bytes of `src`.
+pub fn elems_to_bytes<T: Elem>(src: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(std::mem::size_of_val(src));
+    for v in src {
+        v.put_ne(&mut out);
+    }
+    out
+}
+
+/// Fills `dst` from native-endian bytes (as many items as both hold).
+pub fn bytes_to_elems<T: Elem>(bytes: &[u8], dst: &mut [T]) {
+    for (d, c) in dst.iter_mut().zip(bytes.chunks_exact(std::mem::size_of::<T>())) {
+        *d = T::get_ne(c);
+    }
 }

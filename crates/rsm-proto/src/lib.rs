@@ -12,7 +12,10 @@
 #![warn(missing_docs)]
 
 mod codec;
+pub mod data;
+pub mod link;
 mod msg;
 
 pub use codec::{decode, encode, DecodeError, VERSION};
+pub use link::{frame_link, LinkMsg, MAX_LINK_FRAME, NONCE_LEN};
 pub use msg::*;

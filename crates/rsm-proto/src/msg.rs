@@ -107,8 +107,10 @@ pub struct AgentStatus {
     pub exports: u64,
     /// Of which published.
     pub published: u64,
-    /// Import connections.
+    /// Import connections of local processes.
     pub imports: u64,
+    /// Importers on other nodes of local segments.
+    pub remote_importers: u64,
     /// Bytes in export segments.
     pub exported_bytes: u64,
     /// Lifetime counters.
@@ -121,6 +123,18 @@ pub struct AgentStatus {
     pub signals: u64,
     /// Lifetime count of clients that went away without cleaning up.
     pub clients_died: u64,
+}
+
+/// How an importing process reaches a segment on another node: a data connection to the
+/// exporting node's agent, authenticated by a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteAccess {
+    /// `host:port` of the exporting node's controller.
+    pub addr: String,
+    /// Reference of the import on the exporting node.
+    pub import_ref: u64,
+    /// The ticket ([`crate::data::TICKET_LEN`] random bytes).
+    pub ticket: Vec<u8>,
 }
 
 /// A request from a client process to its node agent.
@@ -259,6 +273,8 @@ pub enum Response {
         gen_cell: u32,
         /// Its value at connect.
         generation: u32,
+        /// For a segment on another node: where and how to reach its data.
+        remote: Option<RemoteAccess>,
     },
     /// Status.
     Status(AgentStatus),
@@ -305,7 +321,7 @@ mod tests {
 
         #[test]
         fn response_roundtrip(code in any::<u16>(), import in any::<u64>(), size in any::<u64>(), rights in any::<u32>(), cell in any::<u32>(), g in any::<u32>()) {
-            for r in [Response::Ok, Response::Err { code }, Response::Connected { import, size, rights, gen_cell: cell, generation: g }] {
+            for r in [Response::Ok, Response::Err { code }, Response::Connected { import, size, rights, gen_cell: cell, generation: g, remote: None }] {
                 prop_assert_eq!(decode::<Response>(&encode(&r)).unwrap(), r);
             }
         }

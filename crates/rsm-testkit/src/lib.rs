@@ -8,6 +8,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod pagebuf;
+pub use pagebuf::PageBuf;
+
 /// Directory holding the workspace's binaries (`rsmd`, `rsmctl`), built on first use so they
 /// are never stale: `RSM_BIN_DIR`, else the profile directory of the running test.
 pub fn bin_dir() -> PathBuf {
@@ -39,6 +42,11 @@ pub fn bin_dir() -> PathBuf {
 /// Path of the `rsmd` binary.
 pub fn rsmd_bin() -> PathBuf {
     bin_dir().join("rsmd")
+}
+
+/// Path of the `rsm-puppet` binary.
+pub fn puppet_bin() -> PathBuf {
+    bin_dir().join("rsm-puppet")
 }
 
 /// Path of the `rsmctl` binary.
@@ -96,6 +104,18 @@ impl TestAgent {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut a = TestAgent::start_in(node_id, &dir, &[]);
+        a._tmp = Some(tmp);
+        a
+    }
+
+    /// Starts an agent for node `node_id` in a new temporary directory, with extra
+    /// configuration lines (e.g. `"[limits]"`, `"max_segments = 4"`).
+    pub fn start_with(node_id: u32, config: &[&str]) -> TestAgent {
+        let tmp = tempfile::Builder::new().prefix("rsm-test-").tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut a = TestAgent::start_in(node_id, &dir, config);
         a._tmp = Some(tmp);
         a
     }
@@ -178,6 +198,26 @@ impl TestAgent {
         rsm::Controller::get_at(&self.socket, Some(name)).expect("controller")
     }
 
+    /// The agent's status and counters (the `Status` request, as `rsmctl stats` shows them).
+    pub fn status(&self) -> rsm::admin::AgentStatus {
+        rsm::admin::status(&self.socket).expect("agent status")
+    }
+
+    /// The agent's export segments (the `Segments` request).
+    pub fn segments(&self) -> Vec<rsm::admin::SegmentInfo> {
+        rsm::admin::segments(&self.socket).expect("agent segments")
+    }
+
+    /// A puppet talking to this agent, running as the test's own user.
+    pub fn puppet(&self) -> Puppet {
+        Puppet::on(self).spawn()
+    }
+
+    /// A puppet talking to this agent as another user (needs root).
+    pub fn puppet_as(&self, who: &Identity) -> Puppet {
+        Puppet::on(self).user(who).spawn()
+    }
+
     /// Stops the agent with SIGTERM and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -235,6 +275,66 @@ pub struct Identity {
     pub groups: Vec<u32>,
 }
 
+impl Identity {
+    /// `uid` with primary group `gid` and no supplementary groups.
+    pub fn new(uid: u32, gid: u32) -> Identity {
+        Identity { uid, gid, groups: Vec::new() }
+    }
+
+    /// The same identity with supplementary `groups`.
+    pub fn with_groups(mut self, groups: &[u32]) -> Identity {
+        self.groups = groups.to_vec();
+        self
+    }
+}
+
+/// How to start a [`Puppet`]: whom it talks to, as whom, with which environment, under which
+/// wrapper (e.g. `strace`).
+#[derive(Clone, Debug)]
+pub struct PuppetBuilder {
+    socket: PathBuf,
+    who: Option<Identity>,
+    env: Vec<(String, String)>,
+    wrapper: Vec<String>,
+}
+
+impl PuppetBuilder {
+    /// Runs the puppet as another user (needs root).
+    pub fn user(mut self, who: &Identity) -> Self {
+        self.who = Some(who.clone());
+        self
+    }
+
+    /// Sets an environment variable of the puppet.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the puppet under `argv` (the puppet's own command line is appended).
+    pub fn wrapped(mut self, argv: &[&str]) -> Self {
+        self.wrapper = argv.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Starts the puppet and waits until it answers.
+    pub fn spawn(self) -> Puppet {
+        let bin = puppet_bin();
+        let mut cmd = match self.wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        Puppet::start(cmd, &self.socket, self.who.as_ref())
+    }
+}
+
 /// A client process (`rsm-puppet`) that runs rsm operations given as text lines and answers
 /// each with one line: `ok [values]` or `err RSMERR_...`.
 pub struct Puppet {
@@ -246,7 +346,15 @@ pub struct Puppet {
 impl Puppet {
     /// Starts a puppet talking to `agent`, optionally as another user.
     pub fn spawn(puppet_bin: &Path, socket: &Path, who: Option<&Identity>) -> Puppet {
-        let mut cmd = Command::new(puppet_bin);
+        Puppet::start(Command::new(puppet_bin), socket, who)
+    }
+
+    /// A builder for a puppet talking to `agent`.
+    pub fn on(agent: &TestAgent) -> PuppetBuilder {
+        PuppetBuilder { socket: agent.socket().to_path_buf(), who: None, env: Vec::new(), wrapper: Vec::new() }
+    }
+
+    fn start(mut cmd: Command, socket: &Path, who: Option<&Identity>) -> Puppet {
         cmd.env("RSM_SOCKET", socket).env("RSM_QUIET", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         if let Some(w) = who {
             let groups: Vec<String> = w.groups.iter().map(u32::to_string).collect();
@@ -277,6 +385,37 @@ impl Puppet {
         r.strip_prefix("ok").unwrap_or("").trim().to_string()
     }
 
+    /// Runs a command that must fail and returns its error (e.g. `"RSMERR_PERM_DENIED"`).
+    pub fn err(&mut self, line: &str) -> String {
+        let r = self.cmd(line);
+        assert!(r.starts_with("err "), "`{line}` should have failed but answered: {r}");
+        r["err ".len()..].to_string()
+    }
+
+    /// Runs a command that must succeed and parses its answer as a number (`0x` for hex).
+    pub fn num(&mut self, line: &str) -> u64 {
+        let r = self.ok(line);
+        let parsed = match r.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16),
+            None => r.parse(),
+        };
+        parsed.unwrap_or_else(|_| panic!("`{line}` answered `{r}`, not a number"))
+    }
+
+    /// Asks the puppet to exit (without cleaning anything up) and waits for it.
+    pub fn exit(mut self) -> std::process::ExitStatus {
+        let _ = writeln!(self.stdin, "exit");
+        let _ = self.stdin.flush();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "puppet did not exit");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -293,5 +432,73 @@ impl Drop for Puppet {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A local cluster started with `rsmctl cluster start` (real agents on 127.0.0.1, one `tcp0`
+/// controller each, a fresh cluster key); stopped with `rsmctl cluster stop` when dropped.
+pub struct TestCluster {
+    dir: tempfile::TempDir,
+    sockets: Vec<PathBuf>,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes and waits until every path is active.
+    pub fn start(n: u32) -> TestCluster {
+        let dir = tempfile::Builder::new().prefix("rsm-cluster-").tempdir().expect("tempdir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let out = Command::new(rsmctl_bin())
+            .args(["cluster", "start", "--nodes", &n.to_string(), "--log", "debug", "--dir"])
+            .arg(dir.path())
+            .env("RSM_QUIET", "1")
+            .output()
+            .expect("run rsmctl cluster start");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut c = TestCluster { dir, sockets: Vec::new() };
+        assert!(out.status.success(), "cluster start failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+        for (i, line) in text.lines().enumerate() {
+            let want = format!("node {} RSM_SOCKET=", i + 1);
+            let sock = line.strip_prefix(&want).unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            c.sockets.push(PathBuf::from(sock));
+        }
+        assert_eq!(c.sockets.len(), n as usize, "{text}");
+        c
+    }
+
+    /// Socket of node `id` (1-based).
+    pub fn socket(&self, id: u32) -> &Path {
+        &self.sockets[id as usize - 1]
+    }
+
+    /// The cluster's directory (configuration, key, logs, pid files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A controller of node `id`.
+    pub fn controller(&self, id: u32, name: &str) -> rsm::Controller {
+        rsm::Controller::get_at(self.socket(id), Some(name)).expect("controller")
+    }
+
+    /// Pid of the agent of node `id`.
+    pub fn pid(&self, id: u32) -> u32 {
+        std::fs::read_to_string(self.dir.path().join(format!("node{id}.pid"))).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// The log of node `id`.
+    pub fn log(&self, id: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node{id}.log"))).unwrap_or_default()
+    }
+
+    /// The topology as node `id` sees it.
+    pub fn topology(&self, id: u32) -> rsm::Topology {
+        rsm::topology_at(self.socket(id)).expect("topology")
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(rsmctl_bin()).args(["cluster", "stop", "--dir"]).arg(self.dir.path()).stdout(Stdio::null()).status();
     }
 }

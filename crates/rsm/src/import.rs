@@ -10,6 +10,7 @@
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::perm;
+use crate::remote::RemoteConn;
 use crate::signal::{Counter, PollFd, PostFlags};
 use rsm_os::mem::{Elem, Mapping, Prot};
 use rsm_os::{AsFd, OwnedFd};
@@ -96,6 +97,15 @@ struct ImportState {
     scrapped: bool,
 }
 
+/// How the segment's bytes are reached.
+enum Transport {
+    /// Same node: the segment's memfd (read-only unless write was granted) and the
+    /// exporter's event counter.
+    Local { memfd: OwnedFd, export_event: OwnedFd },
+    /// Another node: a data connection to its agent.
+    Remote(RemoteConn),
+}
+
 pub(crate) struct ImportInner {
     ctl: Controller,
     import_id: u64,
@@ -105,8 +115,7 @@ pub(crate) struct ImportInner {
     rights: u32,
     gen_cell: u32,
     generation: u32,
-    memfd: OwnedFd,
-    export_event: OwnedFd,
+    transport: Transport,
     pub(crate) counter: Counter,
     owner_pid: u32,
     mode: AtomicU8,
@@ -168,12 +177,28 @@ impl ImportSegment {
         let counter = Counter::new()?;
         let req = Request::ImportConnect { controller: ctl.name().to_string(), node, segment_id, perm };
         let (resp, fds) = ctl.node().call(&req, &[counter.fd.as_fd()])?;
-        let Response::Connected { import, size, rights, gen_cell, generation } = resp else {
+        let Response::Connected { import, size, rights, gen_cell, generation, remote } = resp else {
             return Err(Error::InternalError);
         };
-        let mut fds = fds.into_iter();
-        let (Some(memfd), Some(export_event)) = (fds.next(), fds.next()) else {
-            return Err(Error::InternalError);
+        let transport = match remote {
+            None => {
+                let mut fds = fds.into_iter();
+                let (Some(memfd), Some(export_event)) = (fds.next(), fds.next()) else {
+                    return Err(Error::InternalError);
+                };
+                Transport::Local { memfd, export_event }
+            }
+            Some(ra) => {
+                let node_handle = ctl.node().clone();
+                let revoked = move || node_handle.generation(gen_cell) != Some(generation);
+                match RemoteConn::open(ra.addr, ra.import_ref, ra.ticket, &revoked) {
+                    Ok(c) => Transport::Remote(c),
+                    Err(e) => {
+                        let _ = ctl.node().call(&Request::ImportDisconnect { import }, &[]);
+                        return Err(if e == Error::ConnAborted { Error::SegNotPublished } else { e });
+                    }
+                }
+            }
         };
         tracing::trace!(import, node, segment_id, size, rights, "connected");
         Ok(ImportSegment {
@@ -186,8 +211,7 @@ impl ImportSegment {
                 rights,
                 gen_cell,
                 generation,
-                memfd,
-                export_event,
+                transport,
                 counter,
                 owner_pid: std::process::id(),
                 mode: AtomicU8::new(BarrierMode::Implicit as u8),
@@ -319,9 +343,11 @@ impl ImportSegment {
         if perm & !self.inner.rights != 0 {
             return Err(Error::BadPerms);
         }
-        if self.inner.ctl.attr().max_import_map_size == 0 {
+        let Transport::Local { memfd, .. } = &self.inner.transport else {
+            // A segment on another node cannot be mapped through a network controller (its
+            // attributes say so: max_import_map_size is 0).
             return Err(Error::MapFailed);
-        }
+        };
         let prot = if perm & perm::WRITE != 0 {
             Prot::ReadWrite
         } else if perm & perm::READ != 0 {
@@ -332,9 +358,9 @@ impl ImportSegment {
         let maplen = rsm_os::page_round_up(len).ok_or(Error::BadLength)?;
         let maplen = maplen.min(rsm_os::page_round_up(self.inner.size - offset).ok_or(Error::BadLength)?);
         let mapping = match at {
-            MapAt::Any => Mapping::map_shared_at(&self.inner.memfd, offset as u64, maplen, prot),
+            MapAt::Any => Mapping::map_shared_at(memfd, offset as u64, maplen, prot),
             // SAFETY: the caller gives the range up (map_fixed's contract).
-            MapAt::Fixed(a) => unsafe { Mapping::map_shared_fixed(&self.inner.memfd, offset as u64, a.as_ptr(), maplen, prot) },
+            MapAt::Fixed(a) => unsafe { Mapping::map_shared_fixed(memfd, offset as u64, a.as_ptr(), maplen, prot) },
         }
         .map_err(|e| match e {
             rsm_os::Errno::ACCESS | rsm_os::Errno::PERM => Error::BadPerms,
@@ -428,11 +454,15 @@ impl ImportSegment {
         align: usize,
         write_access: bool,
         copy: impl FnOnce(&Mapping, usize) -> std::result::Result<(), rsm_os::mem::OutOfBounds>,
+        remote: impl FnOnce(&RemoteConn, bool, &dyn Fn() -> bool) -> Result<()>,
     ) -> Result<()> {
         if offset % align != 0 {
             return Err(Error::BadMemAlignment);
         }
         let inner = &*self.inner;
+        if let Transport::Remote(rc) = &inner.transport {
+            return self.access_remote(rc, offset, bytes, write_access, remote);
+        }
         let mut st = read(&inner.state);
         if st.disconnected {
             return Err(Error::BadSegHndl);
@@ -480,6 +510,42 @@ impl ImportSegment {
         Ok(())
     }
 
+    /// The checks of [`ImportSegment::access`] for a segment on another node, then the
+    /// transfer over the data connection: synchronous and individually checked in implicit
+    /// mode, pipelined in explicit mode (its outcome comes with the barrier close).
+    fn access_remote(
+        &self,
+        rc: &RemoteConn,
+        offset: usize,
+        bytes: usize,
+        write_access: bool,
+        op: impl FnOnce(&RemoteConn, bool, &dyn Fn() -> bool) -> Result<()>,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        if read(&inner.state).disconnected {
+            return Err(Error::BadSegHndl);
+        }
+        let needed = if write_access { perm::WRITE } else { perm::READ };
+        if inner.rights & needed == 0 {
+            return Err(Error::PermDenied);
+        }
+        if offset.checked_add(bytes).is_none_or(|end| end > inner.size) {
+            return Err(Error::BadLength);
+        }
+        let implicit = inner.mode.load(Ordering::Relaxed) == BarrierMode::Implicit as u8;
+        if implicit {
+            if inner.barrier.load(Ordering::Relaxed) == 0 {
+                return Err(Error::BarrierUninitialized);
+            }
+            if self.is_revoked() {
+                return Err(Error::ConnAborted);
+            }
+        }
+        let revoked = || self.is_revoked();
+        // A get is always synchronous; a put waits for its status only in implicit mode.
+        op(rc, implicit || !write_access, &revoked)
+    }
+
     #[cold]
     fn map_implicitly(&self) -> Result<()> {
         let mut st = write(&self.inner.state);
@@ -489,9 +555,9 @@ impl ImportSegment {
         if self.is_revoked() {
             return Err(Error::ConnAborted);
         }
-        if self.inner.ctl.attr().max_import_map_size == 0 {
+        let Transport::Local { memfd, .. } = &self.inner.transport else {
             return Err(Error::MapFailed);
-        }
+        };
         let prot = if self.inner.rights & perm::WRITE != 0 {
             Prot::ReadWrite
         } else if self.inner.rights & perm::READ != 0 {
@@ -500,7 +566,7 @@ impl ImportSegment {
             Prot::None
         };
         let len = rsm_os::page_round_up(self.inner.size).ok_or(Error::BadLength)?;
-        let mapping = Mapping::map_shared(&self.inner.memfd, len, prot).map_err(|e| match e {
+        let mapping = Mapping::map_shared(memfd, len, prot).map_err(|e| match e {
             rsm_os::Errno::NOMEM | rsm_os::Errno::AGAIN => Error::InsufficientResources,
             rsm_os::Errno::ACCESS => Error::BadPerms,
             _ => Error::MapFailed,
@@ -519,7 +585,7 @@ impl ImportSegment {
     /// [`Error::BarrierUninitialized`] and [`Error::ConnAborted`].
     #[doc(alias = "rsm_memseg_import_put")]
     pub fn put(&self, offset: usize, src: &[u8]) -> Result<()> {
-        self.access(offset, src.len(), 1, true, |m, at| m.write_at(at, src))
+        self.access(offset, src.len(), 1, true, |m, at| m.write_at(at, src), |rc, ack, rv| rc.put(offset, src, 1, ack, rv))
     }
 
     /// Copies bytes of the segment at `offset` into `dst` (`rsm_memseg_import_get`).
@@ -529,15 +595,113 @@ impl ImportSegment {
     /// As for [`ImportSegment::put`], with the read right.
     #[doc(alias = "rsm_memseg_import_get")]
     pub fn get(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
-        self.access(offset, dst.len(), 1, false, |m, at| m.read_at(at, dst))
+        let len = dst.len();
+        let p = dst.as_mut_ptr();
+        self.access(
+            offset,
+            len,
+            1,
+            false,
+            |m, at| m.read_at(at, dst),
+            |rc, _, rv| {
+                // SAFETY: `dst` was only lent to the local closure, which this path does not
+                // run; p..p+len is the caller's exclusive slice.
+                let d = unsafe { std::slice::from_raw_parts_mut(p, len) };
+                rc.get(offset, d, 1, rv)
+            },
+        )
     }
 
     fn put_elems<T: Elem>(&self, offset: usize, src: &[T]) -> Result<()> {
-        self.access(offset, std::mem::size_of_val(src), std::mem::size_of::<T>(), true, |m, at| m.write_elems(at, src))
+        let w = std::mem::size_of::<T>();
+        self.access(offset, std::mem::size_of_val(src), w, true, |m, at| m.write_elems(at, src), |rc, ack, rv| {
+            rc.put(offset, &rsm_os::mem::elems_to_bytes(src), w, ack, rv)
+        })
     }
 
     fn get_elems<T: Elem>(&self, offset: usize, dst: &mut [T]) -> Result<()> {
-        self.access(offset, std::mem::size_of_val(dst), std::mem::size_of::<T>(), false, |m, at| m.read_elems(at, dst))
+        let w = std::mem::size_of::<T>();
+        let n = dst.len();
+        let p = dst.as_mut_ptr();
+        self.access(offset, std::mem::size_of_val(dst), w, false, |m, at| m.read_elems(at, dst), |rc, _, rv| {
+            let mut bytes = vec![0u8; n * w];
+            rc.get(offset, &mut bytes, w, rv)?;
+            // SAFETY: `dst` was only lent to the local closure, which this path does not run;
+            // p..p+n is the caller's exclusive slice.
+            rsm_os::mem::bytes_to_elems(&bytes, unsafe { std::slice::from_raw_parts_mut(p, n) });
+            Ok(())
+        })
+    }
+
+    /// Stores `count` items read from `src` at `offset`: the raw-pointer form of
+    /// [`ImportSegment::put`] (`T = u8`) and `put8`..`put64`, for callers whose buffers must
+    /// stay behind a pointer (the C ABI: a C buffer may itself be a mapped segment that
+    /// other processes change, so it is never seen as a Rust slice).
+    ///
+    /// # Safety
+    ///
+    /// `src` must be aligned for `T` and valid for reading `count` items during the call.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ImportSegment::put`]; [`Error::BadMemAlignment`] for an offset that is not a
+    /// multiple of the item size.
+    #[doc(alias = "rsm_memseg_import_put")]
+    pub unsafe fn put_raw<T: Elem>(&self, offset: usize, src: *const T, count: usize) -> Result<()> {
+        // An overflowing size can only fail the bounds check, which comes after the others.
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        let w = std::mem::size_of::<T>();
+        self.access(
+            offset,
+            bytes,
+            w,
+            true,
+            |m, at| {
+                // SAFETY: src is aligned and readable for count items (this function's contract).
+                unsafe { m.write_from_raw(at, src, count) }
+            },
+            |rc, ack, rv| {
+                let mut v = vec![0u8; bytes];
+                // SAFETY: src is readable for count items = bytes bytes (contract); v is ours.
+                unsafe { rsm_os::mem::copy_raw(src.cast::<u8>(), v.as_mut_ptr(), bytes) };
+                rc.put(offset, &v, w, ack, rv)
+            },
+        )
+    }
+
+    /// Loads `count` items at `offset` into `dst`: the raw-pointer form of
+    /// [`ImportSegment::get`] (`T = u8`) and `get8`..`get64` (see [`ImportSegment::put_raw`]).
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be aligned for `T`, valid for writing `count` items during the call, and
+    /// not reached through Rust references meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ImportSegment::get`]; [`Error::BadMemAlignment`] for an offset that is not a
+    /// multiple of the item size.
+    #[doc(alias = "rsm_memseg_import_get")]
+    pub unsafe fn get_raw<T: Elem>(&self, offset: usize, dst: *mut T, count: usize) -> Result<()> {
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        let w = std::mem::size_of::<T>();
+        self.access(
+            offset,
+            bytes,
+            w,
+            false,
+            |m, at| {
+                // SAFETY: dst is aligned and writable for count items (this function's contract).
+                unsafe { m.read_into_raw(at, dst, count) }
+            },
+            |rc, _, rv| {
+                let mut v = vec![0u8; bytes];
+                rc.get(offset, &mut v, w, rv)?;
+                // SAFETY: dst is writable for count items = bytes bytes (contract).
+                unsafe { rsm_os::mem::copy_raw(v.as_ptr(), dst.cast::<u8>(), bytes) };
+                Ok(())
+            },
+        )
     }
 
     /// Stores each byte of `src` (`rsm_memseg_import_put8`).
@@ -618,9 +782,25 @@ impl ImportSegment {
         if local_off.checked_add(len).is_none_or(|e| e > local.len()) {
             return Err(Error::BadLength);
         }
-        self.access(offset, len, 1, put, |m, at| {
-            if put { Mapping::copy_between(local, local_off, m, at, len) } else { Mapping::copy_between(m, at, local, local_off, len) }
-        })
+        self.access(
+            offset,
+            len,
+            1,
+            put,
+            |m, at| {
+                if put { Mapping::copy_between(local, local_off, m, at, len) } else { Mapping::copy_between(m, at, local, local_off, len) }
+            },
+            |rc, ack, rv| {
+                let mut v = vec![0u8; len];
+                if put {
+                    local.read_at(local_off, &mut v).map_err(|_| Error::BadLength)?;
+                    rc.put(offset, &v, 1, ack, rv)
+                } else {
+                    rc.get(offset, &mut v, 1, rv)?;
+                    local.write_at(local_off, &v).map_err(|_| Error::BadLength)
+                }
+            },
+        )
     }
 
     /// Posts one event to the exporter. Dropped silently if the segment is no longer
@@ -635,13 +815,17 @@ impl ImportSegment {
         if self.is_revoked() {
             return Ok(());
         }
-        if flags.contains(PostFlags::NO_ACCUMULATE) {
-            // The agent is the one poster that checks before adding, which makes the check
-            // and the add one step.
-            self.inner.ctl.node().call(&Request::ImportPost { import: self.inner.import_id, no_accumulate: true }, &[])?;
-            return Ok(());
+        let no_acc = flags.contains(PostFlags::NO_ACCUMULATE);
+        match &self.inner.transport {
+            Transport::Remote(rc) => rc.post(no_acc, &|| self.is_revoked()),
+            Transport::Local { .. } if no_acc => {
+                // The agent is the one poster that checks before adding, which makes the check
+                // and the add one step.
+                self.inner.ctl.node().call(&Request::ImportPost { import: self.inner.import_id, no_accumulate: true }, &[])?;
+                Ok(())
+            }
+            Transport::Local { export_event, .. } => rsm_os::event::post(export_event).map_err(crate::signal::errno_to_error),
         }
-        rsm_os::event::post(&self.inner.export_event).map_err(crate::signal::errno_to_error)
     }
 
     /// Waits for one event posted to this import segment (by the exporter), and consumes it.
@@ -729,6 +913,9 @@ impl Barrier {
     pub fn open(&self) -> Result<()> {
         self.check()?;
         self.seg.check_connected()?;
+        if let Transport::Remote(rc) = &self.seg.inner.transport {
+            rc.open_window();
+        }
         self.opened.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -772,6 +959,11 @@ impl Barrier {
         }
         if !self.opened.swap(false, Ordering::SeqCst) {
             return Err(Error::BarrierNotOpened);
+        }
+        if let Transport::Remote(rc) = &self.seg.inner.transport {
+            // One round trip: the agent answers after applying every earlier put, with the
+            // first failure of the window.
+            return rc.barrier(&|| self.seg.is_revoked());
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ mod error;
 mod export;
 mod import;
 mod node;
+mod remote;
 mod segmentid;
 mod sg;
 mod signal;
@@ -70,7 +71,8 @@ pub use export::{AccessEntry, ExportFlags, ExportSegment, DLPI_ID_END, MAX_ACL, 
 pub use import::{Barrier, BarrierMode, BarrierType, ImportSegment, MapAt};
 pub use node::{default_socket, DEFAULT_SOCKET};
 pub use segmentid::{default_path as segmentid_default_path, segmentid_range, segmentid_range_in, DEFAULT_PATH as SEGMENTID_DEFAULT_PATH};
-pub use sg::{IoVec, Local, LocalMemory, SgError, MAX_SGIOREQS};
+pub use sg::{IoVec, Local, LocalMemory, RawBuf, SgError, MAX_SGIOREQS};
+pub use rsm_os::mem::Elem;
 pub use signal::{timeout_ms, wait_pollfd, PollFd, PostFlags, POLLRDNORM};
 pub use topology::{topology, topology_at, LocalController, RemoteController, Topology, CONNECTION_ACTIVE};
 

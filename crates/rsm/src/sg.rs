@@ -2,8 +2,9 @@
 //!
 //! # Safety
 //!
-//! The only `unsafe` here is [`LocalMemory::register`], which records a caller's buffer;
-//! the caller promises it stays mapped and is reached only by pointer while registered.
+//! The `unsafe` here is [`LocalMemory::register`], which records a caller's buffer, and
+//! [`RawBuf::new`], which describes one for a single vector; the caller promises the memory
+//! stays mapped and is reached only by pointer while rsm uses it.
 #![allow(unsafe_code)]
 
 
@@ -113,6 +114,40 @@ pub enum Local<'a> {
     Src(&'a [u8]),
     /// Plain memory: the destination of a get.
     Dst(&'a mut [u8]),
+    /// Memory behind a raw pointer (`RSM_VA_TYPE` entries of the C ABI): the source of a
+    /// put or the destination of a get.
+    Raw(RawBuf),
+}
+
+/// A buffer reached only through a raw pointer: a C caller's memory, which may itself be a
+/// mapped segment that other processes change, so it is never seen as a Rust slice.
+#[derive(Clone, Copy, Debug)]
+pub struct RawBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl RawBuf {
+    /// Describes `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// While the value (or a copy) is used in a vector, `[ptr, ptr+len)` must be valid for
+    /// reads, and for writes when it is the destination of a get, and must not be reached
+    /// through Rust references.
+    pub unsafe fn new(ptr: *mut u8, len: usize) -> RawBuf {
+        RawBuf { ptr, len }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// One entry of a scatter/gather vector (`rsm_iovec_t`).
@@ -171,6 +206,19 @@ impl ImportSegment {
                         return Err(fail(if put { Error::BadSgio } else { Error::BadLength }));
                     }
                     self.get(e.remote_offset, &mut d[..e.len])
+                }
+                Local::Raw(b) => {
+                    if e.len > b.len {
+                        return Err(fail(Error::BadLength));
+                    }
+                    if put {
+                        // SAFETY: b is readable for b.len >= e.len bytes (RawBuf::new's contract).
+                        unsafe { self.put_raw::<u8>(e.remote_offset, b.ptr, e.len) }
+                    } else {
+                        // SAFETY: b is writable for b.len >= e.len bytes when it is the
+                        // destination of a get (RawBuf::new's contract).
+                        unsafe { self.get_raw::<u8>(e.remote_offset, b.ptr, e.len) }
+                    }
                 }
             };
             r.map_err(fail)?;

@@ -2,6 +2,7 @@
 //! variables, overridden by command-line flags.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Default configuration file.
@@ -26,7 +27,38 @@ impl Default for Limits {
     }
 }
 
-/// The configuration of one agent.
+/// One node of the cluster and the addresses of its controllers.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node id.
+    pub id: u32,
+    /// Controller name (`tcp0`, `tcp1`, ...) → `host:port` it listens on.
+    #[serde(default)]
+    pub controllers: BTreeMap<String, String>,
+}
+
+/// Path health timing.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Health {
+    /// Interval between heartbeats on each path, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// A path without an answer for this long is down, in milliseconds.
+    pub dead_after_ms: u64,
+    /// How long a remote connect may take before it fails with
+    /// `RSMERR_REMOTE_NODE_UNREACHABLE`, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health { heartbeat_ms: 200, dead_after_ms: 1000, connect_timeout_ms: 2000 }
+    }
+}
+
+/// The configuration of one agent. The `nodes` table may be the same file on every node of a
+/// cluster: each agent picks its own entry by `node_id` (which a flag or `RSM_NODE_ID` can set).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -36,12 +68,31 @@ pub struct Config {
     pub socket: PathBuf,
     /// Limits.
     pub limits: Limits,
+    /// File with the cluster key shared by all agents (readable only by its owner); needed
+    /// when this node has controllers.
+    pub cluster_key: Option<PathBuf>,
+    /// Path health timing.
+    pub health: Health,
+    /// Every node of the cluster with its controllers.
+    pub nodes: Vec<NodeConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { node_id: 1, socket: PathBuf::from(DEFAULT_SOCKET), limits: Limits::default() }
+        Config {
+            node_id: 1,
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            limits: Limits::default(),
+            cluster_key: None,
+            health: Health::default(),
+            nodes: Vec::new(),
+        }
     }
+}
+
+/// Whether `name` is a canonical network controller name (`tcp` + unit number).
+pub fn is_tcp_controller(name: &str) -> bool {
+    name.strip_prefix("tcp").is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()) && (u == "0" || !u.starts_with('0')))
 }
 
 /// A configuration problem.
@@ -113,7 +164,44 @@ impl Config {
         if self.limits.max_segments == 0 {
             return Err(ConfigError::Invalid("limits.max_segments is 0".into()));
         }
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.nodes {
+            if n.id > MAX_NODE_ID {
+                return Err(ConfigError::Invalid(format!("node {} is over {MAX_NODE_ID}", n.id)));
+            }
+            if !seen.insert(n.id) {
+                return Err(ConfigError::Invalid(format!("node {} is listed twice", n.id)));
+            }
+            for (name, addr) in &n.controllers {
+                if !is_tcp_controller(name) {
+                    return Err(ConfigError::Invalid(format!("node {}: controller {name:?} is not tcp<N>", n.id)));
+                }
+                if addr.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(ConfigError::Invalid(format!("node {}: {name} address {addr:?} is not ip:port", n.id)));
+                }
+            }
+        }
+        if !self.local_controllers().is_empty() && self.cluster_key.is_none() {
+            return Err(ConfigError::Invalid("this node has controllers but no cluster_key".into()));
+        }
+        if self.health.heartbeat_ms == 0 || self.health.dead_after_ms <= self.health.heartbeat_ms {
+            return Err(ConfigError::Invalid("health: need 0 < heartbeat_ms < dead_after_ms".into()));
+        }
         Ok(())
+    }
+
+    /// This node's controllers: name → listen address.
+    pub fn local_controllers(&self) -> BTreeMap<String, String> {
+        self.nodes.iter().find(|n| n.id == self.node_id).map(|n| n.controllers.clone()).unwrap_or_default()
+    }
+
+    /// The peers reachable through controller `name`: (node id, address).
+    pub fn peers(&self, name: &str) -> Vec<(u32, String)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.id != self.node_id)
+            .filter_map(|n| n.controllers.get(name).map(|a| (n.id, a.clone())))
+            .collect()
     }
 
     /// `limits.max_exported_bytes`, with 0 resolved to physical memory.
@@ -140,5 +228,15 @@ mod tests {
         assert!(Config::parse("[limits]\nmax_segments = 0", p).is_err());
         assert!(Config::load(Path::new("/nonexistent/rsmd.toml"), false).is_ok());
         assert!(Config::load(Path::new("/nonexistent/rsmd.toml"), true).is_err());
+        let cluster = "cluster_key = \"/k\"\n[[nodes]]\nid = 1\ncontrollers = { tcp0 = \"127.0.0.1:7001\" }\n\
+                       [[nodes]]\nid = 2\ncontrollers = { tcp0 = \"127.0.0.1:7002\", tcp1 = \"127.0.0.2:7002\" }\n";
+        let c = Config::parse(cluster, p).unwrap();
+        assert_eq!(c.local_controllers().get("tcp0").map(String::as_str), Some("127.0.0.1:7001"));
+        assert_eq!(c.peers("tcp0"), vec![(2, "127.0.0.1:7002".to_string())]);
+        assert!(c.peers("tcp1").is_empty());
+        assert!(Config::parse(&cluster.replace("cluster_key = \"/k\"", ""), p).is_err());
+        assert!(Config::parse(&cluster.replace("tcp1", "eth0"), p).is_err());
+        assert!(Config::parse(&cluster.replace("127.0.0.2:7002", "nowhere"), p).is_err());
+        assert!(is_tcp_controller("tcp0") && is_tcp_controller("tcp12") && !is_tcp_controller("tcp01") && !is_tcp_controller("tcp"));
     }
 }

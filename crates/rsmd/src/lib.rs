@@ -14,9 +14,11 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod cluster;
 pub mod config;
 pub mod registry;
 mod server;
 
-pub use config::{Config, ConfigError, Limits};
+pub use cluster::read_key;
+pub use config::{Config, ConfigError, Health, Limits, NodeConfig};
 pub use server::{Agent, StartError};

@@ -4,10 +4,13 @@
 use crate::config::Config;
 use rsm_os::creds::PeerCred;
 use rsm_os::gentable::{GenTable, CELLS};
+use rsm_os::mem::{Mapping, Prot};
 use rsm_os::{AsFd, OwnedFd};
-use rsm_proto::{AclEntry, AgentStatus, ControllerAttr, LocalController, SegmentInfo, Topology};
+use rsm_proto::data::TICKET_LEN;
+use rsm_proto::{AclEntry, AgentStatus, ControllerAttr, LinkMsg, LocalController, RemoteController, SegmentInfo, Topology};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// RSMERR codes the registry returns (numbers of RSMAPI section 2.1).
@@ -25,6 +28,8 @@ pub mod code {
     pub const RESERVED_SEGID: u16 = 23;
     pub const SEGID_IN_USE: u16 = 24;
     pub const PERM_DENIED: u16 = 27;
+    pub const REMOTE_NODE_UNREACHABLE: u16 = 39;
+    pub const CONN_ABORTED: u16 = 40;
     pub const INSUFFICIENT_RESOURCES: u16 = 31;
     pub const INSUFFICIENT_MEM: u16 = 32;
     pub const INTERNAL_ERROR: u16 = 100;
@@ -56,6 +61,9 @@ struct Publication {
     event: Arc<OwnedFd>,
     gen_cell: u32,
     importers: HashSet<u64>,
+    remote_importers: HashSet<u64>,
+    /// The agent's own mapping, made when the first remote importer connects.
+    map: Option<Arc<Mapping>>,
 }
 
 struct Export {
@@ -71,11 +79,88 @@ struct Export {
     publication: Option<Publication>,
 }
 
+enum ImportKind {
+    /// A segment of this node: the export id.
+    Local { export: u64 },
+    /// A segment of another node, reached through `controller`.
+    Remote { controller: String, node: u32, remote: u64 },
+}
+
 struct Import {
     owner: u64,
-    export: u64,
+    kind: ImportKind,
     gen_cell: u32,
     event: Arc<OwnedFd>,
+}
+
+/// What the data server needs to serve one remote importer of a local segment.
+pub struct Served {
+    /// The exporter's memory.
+    pub map: Arc<Mapping>,
+    /// Segment size.
+    pub size: u64,
+    /// Rights of the connection.
+    pub rights: u32,
+    /// The exporter's event counter.
+    pub event: Arc<OwnedFd>,
+    /// Set when the publication is withdrawn or the importer is gone.
+    pub revoked: AtomicBool,
+    /// Open data connections, shut down at revocation.
+    pub conns: Mutex<Vec<Arc<DataConn>>>,
+}
+
+impl Served {
+    /// Marks the import revoked and ends its data connections (each gets a `Revoked` frame).
+    pub fn revoke(&self) {
+        self.revoked.store(true, Ordering::SeqCst);
+        let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in conns {
+            c.revoke();
+        }
+    }
+}
+
+/// One data connection from a remote importing process.
+pub struct DataConn {
+    /// The socket; writes go through the mutex so frames never interleave.
+    pub writer: Mutex<std::net::TcpStream>,
+}
+
+impl DataConn {
+    /// Sends `Revoked` and closes the connection.
+    pub fn revoke(&self) {
+        use std::io::Write;
+        let w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let h = rsm_proto::data::Header::new(rsm_proto::data::Op::Revoked, 0, 40, 0, 0).encode();
+        let _ = (&*w).write_all(&h);
+        let _ = w.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// An importer on another node of a local segment.
+struct RemoteImporter {
+    controller: String,
+    node: u32,
+    /// Its import id on its node.
+    import: u64,
+    export: u64,
+    ticket: [u8; TICKET_LEN],
+    served: Arc<Served>,
+}
+
+/// Something the registry asks the caller to do once the registry lock is released.
+pub enum Effect {
+    /// Send a message to a node over a controller's link.
+    Link {
+        /// Controller.
+        controller: String,
+        /// Node.
+        node: u32,
+        /// Message.
+        msg: LinkMsg,
+    },
+    /// Revoke a served import (ends its data connections).
+    Revoke(Arc<Served>),
 }
 
 /// What a successful connect hands the importer.
@@ -90,10 +175,9 @@ pub struct Connected {
     pub gen_cell: u32,
     /// Value at connect.
     pub generation: u32,
-    /// Memfd for the importer (read-only unless write was granted).
-    pub memfd: Arc<OwnedFd>,
-    /// The exporter's event counter.
-    pub export_event: Arc<OwnedFd>,
+    /// Memfd for the importer (read-only unless write was granted) and the exporter's event
+    /// counter, for a segment of this node.
+    pub local: Option<(Arc<OwnedFd>, Arc<OwnedFd>)>,
 }
 
 /// The registry of one node.
@@ -112,8 +196,14 @@ pub struct Registry {
     exports: BTreeMap<u64, Export>,
     published: HashMap<u32, u64>,
     imports: HashMap<u64, Import>,
+    remote_in: HashMap<u64, RemoteImporter>,
     exported_bytes: u64,
     stats: AgentStatus,
+    /// Local tcp controllers: name → listen address.
+    controllers: BTreeMap<String, String>,
+    /// Path states, maintained by the cluster: (controller, node) → state.
+    paths: BTreeMap<(String, u32), (String, u32)>,
+    effects: Vec<Effect>,
 }
 
 impl Registry {
@@ -142,8 +232,16 @@ impl Registry {
             exports: BTreeMap::new(),
             published: HashMap::new(),
             imports: HashMap::new(),
+            remote_in: HashMap::new(),
             exported_bytes: 0,
             stats: AgentStatus::default(),
+            controllers: cfg.local_controllers(),
+            paths: cfg
+                .local_controllers()
+                .keys()
+                .flat_map(|c| cfg.peers(c).into_iter().map(move |(n, a)| ((c.clone(), n), (a, 1))))
+                .collect(),
+            effects: Vec::new(),
         })
     }
 
@@ -202,7 +300,8 @@ impl Registry {
 
     /// Attributes of a controller by canonical name.
     pub fn controller_attr(&self, name: &str) -> Result<ControllerAttr, Code> {
-        if name != "loopback" {
+        let loopback = name == "loopback";
+        if !loopback && !self.controllers.contains_key(name) {
             return Err(code::CTLR_NOT_PRESENT);
         }
         let max = self.max_exported_bytes;
@@ -213,15 +312,47 @@ impl Registry {
             max_export_segment_size: max,
             tot_export_segment_size: max,
             max_export_segments: self.max_segments,
-            max_import_map_size: max,
-            tot_import_map_size: max,
+            // Segments on other nodes cannot be mapped through a network controller.
+            max_import_map_size: if loopback { max } else { 0 },
+            tot_import_map_size: if loopback { max } else { 0 },
             max_import_segments: self.max_segments,
         })
     }
 
     /// The topology (loopback is not listed).
     pub fn topology(&self) -> Topology {
-        Topology { local_node: self.node_id, controllers: Vec::<LocalController>::new() }
+        let controllers = self
+            .controllers
+            .iter()
+            .map(|(name, addr)| LocalController {
+                name: name.clone(),
+                hwaddr: hwaddr(addr),
+                remotes: self
+                    .paths
+                    .iter()
+                    .filter(|((c, _), _)| c == name)
+                    .map(|((c, n), (a, st))| RemoteController { node: *n, name: c.clone(), hwaddr: hwaddr(a), state: *st })
+                    .collect(),
+            })
+            .collect();
+        Topology { local_node: self.node_id, controllers }
+    }
+
+    /// Records the state of a path (1 down, 2 up, 3 active).
+    pub fn set_path_state(&mut self, controller: &str, node: u32, state: u32) {
+        if let Some(p) = self.paths.get_mut(&(controller.to_string(), node)) {
+            p.1 = state;
+        }
+    }
+
+    /// The state of a path (0: no such path).
+    pub fn path_state(&self, controller: &str, node: u32) -> u32 {
+        self.paths.get(&(controller.to_string(), node)).map_or(0, |p| p.1)
+    }
+
+    /// Effects queued by the last operations.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 
     fn client(&self, id: u64) -> Result<&Client, Code> {
@@ -325,6 +456,8 @@ impl Registry {
             event: Arc::new(event),
             gen_cell,
             importers: HashSet::new(),
+            remote_importers: HashSet::new(),
+            map: None,
         });
         self.published.insert(id, export);
         tracing::debug!(export, segment_id = format_args!("{id:#x}"), "published");
@@ -351,6 +484,16 @@ impl Registry {
         self.gens.bump(p.gen_cell);
         self.free_cells.push(p.gen_cell);
         self.published.remove(&p.segment_id);
+        let mut by_node: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+        for r in &p.remote_importers {
+            if let Some(ri) = self.remote_in.remove(r) {
+                by_node.entry((ri.controller.clone(), ri.node)).or_default().push(ri.import);
+                self.effects.push(Effect::Revoke(ri.served));
+            }
+        }
+        for ((controller, node), imports) in by_node {
+            self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Revoke { imports } });
+        }
         self.stats.revocations += 1;
         tracing::debug!(export, segment_id = format_args!("{:#x}", p.segment_id), importers = p.importers.len(), "revoked");
         true
@@ -387,13 +530,23 @@ impl Registry {
                 n += 1;
             }
         }
+        let mut by_node: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+        for r in &p.remote_importers {
+            if let Some(ri) = self.remote_in.get(r) {
+                by_node.entry((ri.controller.clone(), ri.node)).or_default().push(ri.import);
+                n += 1;
+            }
+        }
+        for ((controller, node), imports) in by_node {
+            self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Signal { imports, no_accumulate } });
+        }
         self.stats.signals += n;
         Ok(())
     }
 
     /// The access decision of RSMAPI section 4 for a local importer. Returns the rights of
     /// the connection.
-    fn decide(&self, p: &Publication, e: &Export, importer_node: u32, cred: &PeerCred, perm: u32) -> Result<u32, Code> {
+    fn decide(p: &Publication, e: &Export, importer_node: u32, uid: u32, gid: u32, groups: &[u32], perm: u32) -> Result<u32, Code> {
         let m = if p.acl.is_empty() {
             0o666 & e.mode
         } else {
@@ -405,14 +558,14 @@ impl Registry {
         let req = perm & PERM_RDWR;
         let access = (if perm & PERM_READ != 0 { 0o444 } else { 0 }) | (if perm & PERM_WRITE != 0 { 0o222 } else { 0 });
         let granted = access & m;
-        let shift = if cred.uid == e.uid {
+        let shift = if uid == e.uid {
             0
-        } else if cred.gid == e.gid || cred.groups.contains(&e.gid) {
+        } else if gid == e.gid || groups.contains(&e.gid) {
             3
         } else {
             6
         };
-        if req & !(granted << shift) & 0o777 == 0 || cred.uid == 0 {
+        if req & !(granted << shift) & 0o777 == 0 || uid == 0 {
             Ok(req)
         } else {
             Err(code::PERM_DENIED)
@@ -434,7 +587,8 @@ impl Registry {
             return Err(code::PERM_DENIED);
         }
         if node != self.node_id {
-            return Err(code::CTLR_NOT_PRESENT);
+            // Remote connects are made by the cluster (Registry::remote_connect_*).
+            return Err(if controller == "loopback" { code::CTLR_NOT_PRESENT } else { code::REMOTE_NODE_UNREACHABLE });
         }
         let [event]: [OwnedFd; 1] = fds.try_into().map_err(|_| code::BAD_ARGS_ERRORS)?;
         let r = self.connect_local(client, segment_id, perm, event);
@@ -450,7 +604,7 @@ impl Registry {
         let cred = self.client(client)?.cred.clone();
         let e = self.exports.get(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
         let p = e.publication.as_ref().ok_or(code::SEG_NOT_PUBLISHED)?;
-        let rights = self.decide(p, e, self.node_id, &cred, perm)?;
+        let rights = Self::decide(p, e, self.node_id, cred.uid, cred.gid, &cred.groups, perm)?;
         if self.segments() >= self.max_segments {
             return Err(code::INSUFFICIENT_RESOURCES);
         }
@@ -466,17 +620,25 @@ impl Registry {
             rights,
             gen_cell: p.gen_cell,
             generation: self.gens.load(p.gen_cell).unwrap_or(0),
-            memfd,
-            export_event: p.event.clone(),
+            local: Some((memfd, p.event.clone())),
         };
-        self.imports.insert(import, Import { owner: client, export, gen_cell: p.gen_cell, event: Arc::new(event) });
+        self.imports.insert(import, Import { owner: client, kind: ImportKind::Local { export }, gen_cell: p.gen_cell, event: Arc::new(event) });
         Ok(c)
     }
 
     fn drop_import(&mut self, import: u64) {
-        if let Some(i) = self.imports.remove(&import) {
-            if let Some(p) = self.exports.get_mut(&i.export).and_then(|e| e.publication.as_mut()) {
-                p.importers.remove(&import);
+        let Some(i) = self.imports.remove(&import) else { return };
+        match i.kind {
+            ImportKind::Local { export } => {
+                if let Some(p) = self.exports.get_mut(&export).and_then(|e| e.publication.as_mut()) {
+                    p.importers.remove(&import);
+                }
+            }
+            ImportKind::Remote { controller, node, remote } => {
+                // The cell was this import's own: invalidate any snapshot, then reuse it.
+                self.gens.bump(i.gen_cell);
+                self.free_cells.push(i.gen_cell);
+                self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Disconnect { remote } });
             }
         }
     }
@@ -498,13 +660,238 @@ impl Registry {
             Some(i) if i.owner == client => i,
             _ => return Err(code::BAD_SEG_HNDL),
         };
-        if let Some(p) = self.exports.get(&i.export).and_then(|e| e.publication.as_ref()) {
-            if p.gen_cell == i.gen_cell {
-                post(&p.event, no_accumulate);
-                self.stats.signals += 1;
+        if let ImportKind::Local { export } = i.kind {
+            if let Some(p) = self.exports.get(&export).and_then(|e| e.publication.as_ref()) {
+                if p.gen_cell == i.gen_cell {
+                    post(&p.event, no_accumulate);
+                    self.stats.signals += 1;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Checks a remote connect on the importing node and reserves its import id and cell.
+    pub fn remote_connect_begin(&mut self, client: u64, controller: &str, node: u32, perm: u32) -> Result<(u64, u32, PeerCred), Code> {
+        if controller == "loopback" || !self.controllers.contains_key(controller) {
+            return Err(code::CTLR_NOT_PRESENT);
+        }
+        if perm & !PERM_RDWR != 0 {
+            return Err(code::PERM_DENIED);
+        }
+        if node > crate::config::MAX_NODE_ID || self.path_state(controller, node) != 3 {
+            self.stats.connects_refused += 1;
+            return Err(code::REMOTE_NODE_UNREACHABLE);
+        }
+        if self.segments() >= self.max_segments {
+            return Err(code::INSUFFICIENT_RESOURCES);
+        }
+        let cred = self.client(client)?.cred.clone();
+        let cell = self.alloc_cell().ok_or(code::INSUFFICIENT_RESOURCES)?;
+        let id = self.next_id();
+        Ok((id, cell, cred))
+    }
+
+    /// Completes (or abandons, with `granted = None`) a remote connect on the importing node.
+    #[allow(clippy::too_many_arguments)]
+    pub fn remote_connect_finish(
+        &mut self,
+        client: u64,
+        controller: &str,
+        node: u32,
+        import: u64,
+        cell: u32,
+        event: OwnedFd,
+        granted: Result<(u64, u64, u32), Code>,
+    ) -> Result<Connected, Code> {
+        let alive = self.clients.contains_key(&client) && self.path_state(controller, node) == 3;
+        match granted {
+            Ok((remote, size, rights)) if alive => {
+                self.imports.insert(
+                    import,
+                    Import {
+                        owner: client,
+                        kind: ImportKind::Remote { controller: controller.to_string(), node, remote },
+                        gen_cell: cell,
+                        event: Arc::new(event),
+                    },
+                );
+                self.stats.connects += 1;
+                Ok(Connected { import, size, rights, gen_cell: cell, generation: self.gens.load(cell).unwrap_or(0), local: None })
+            }
+            other => {
+                self.gens.bump(cell);
+                self.free_cells.push(cell);
+                self.stats.connects_refused += 1;
+                if let Ok((remote, _, _)) = other {
+                    self.effects.push(Effect::Link { controller: controller.to_string(), node, msg: LinkMsg::Disconnect { remote } });
+                    return Err(code::CONN_ABORTED);
+                }
+                Err(other.err().unwrap_or(code::INTERNAL_ERROR))
+            }
+        }
+    }
+
+    /// The exporting node's decision on a connect from `node` (authenticated by the link).
+    #[allow(clippy::too_many_arguments)]
+    pub fn serve_connect(
+        &mut self,
+        controller: &str,
+        node: u32,
+        import: u64,
+        segment_id: u32,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+    ) -> Result<(u64, [u8; TICKET_LEN], u64, u32), Code> {
+        let r = self.serve_connect_inner(controller, node, import, segment_id, perm, uid, gid, groups);
+        match &r {
+            Ok(_) => self.stats.connects += 1,
+            Err(_) => self.stats.connects_refused += 1,
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn serve_connect_inner(
+        &mut self,
+        controller: &str,
+        node: u32,
+        import: u64,
+        segment_id: u32,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+    ) -> Result<(u64, [u8; TICKET_LEN], u64, u32), Code> {
+        if perm & !PERM_RDWR != 0 {
+            return Err(code::PERM_DENIED);
+        }
+        let export = *self.published.get(&segment_id).ok_or(code::SEG_NOT_PUBLISHED)?;
+        let e = self.exports.get(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
+        if e.controller == "loopback" {
+            // A loopback export is for this node only.
+            return Err(code::SEG_NOT_PUBLISHED_TO_NODE);
+        }
+        let p = e.publication.as_ref().ok_or(code::SEG_NOT_PUBLISHED)?;
+        let rights = Self::decide(p, e, node, uid, gid, groups, perm)?;
+        if self.segments() >= self.max_segments {
+            return Err(code::INSUFFICIENT_RESOURCES);
+        }
+        let size = e.size;
+        let mut ticket = [0u8; TICKET_LEN];
+        rustix::rand::getrandom(&mut ticket, rustix::rand::GetRandomFlags::empty()).map_err(|_| code::INTERNAL_ERROR)?;
+        let r = self.next_id();
+        let e = self.exports.get_mut(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
+        let p = e.publication.as_mut().ok_or(code::SEG_NOT_PUBLISHED)?;
+        let map = match &p.map {
+            Some(m) => m.clone(),
+            None => {
+                let m = Arc::new(
+                    Mapping::map_shared(&*p.memfd, size as usize, Prot::ReadWrite).map_err(|_| code::INSUFFICIENT_RESOURCES)?,
+                );
+                p.map = Some(m.clone());
+                m
+            }
+        };
+        p.remote_importers.insert(r);
+        let served = Arc::new(Served {
+            map,
+            size,
+            rights,
+            event: p.event.clone(),
+            revoked: AtomicBool::new(false),
+            conns: Mutex::new(Vec::new()),
+        });
+        self.remote_in.insert(r, RemoteImporter { controller: controller.to_string(), node, import, export, ticket, served });
+        Ok((r, ticket, size, rights))
+    }
+
+    /// A remote importer's data connection presents its ticket.
+    pub fn data_hello(&self, remote: u64, ticket: &[u8]) -> Option<Arc<Served>> {
+        let ri = self.remote_in.get(&remote)?;
+        // Compare without an early exit, so timing tells nothing about the ticket.
+        if ticket.len() != TICKET_LEN || ticket.iter().zip(ri.ticket.iter()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
+            return None;
+        }
+        if ri.served.revoked.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(ri.served.clone())
+    }
+
+    /// An importing node ended an import of a local segment (`node` is the link's peer).
+    pub fn remote_disconnect(&mut self, node: u32, remote: u64) {
+        if self.remote_in.get(&remote).is_some_and(|r| r.node == node) {
+            if let Some(ri) = self.remote_in.remove(&remote) {
+                if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
+                    p.remote_importers.remove(&remote);
+                }
+                self.effects.push(Effect::Revoke(ri.served));
+            }
+        }
+    }
+
+    /// The exporting node `node` revoked these local imports of its segments.
+    pub fn revoke_imports(&mut self, node: u32, imports: &[u64]) {
+        for id in imports {
+            if let Some(i) = self.imports.get(id) {
+                if matches!(i.kind, ImportKind::Remote { node: n, .. } if n == node) {
+                    self.gens.bump(i.gen_cell);
+                    self.stats.revocations += 1;
+                }
+            }
+        }
+    }
+
+    /// The exporting node `node` posts one event to each of these local imports.
+    pub fn signal_imports(&mut self, node: u32, imports: &[u64], no_accumulate: bool) {
+        for id in imports {
+            if let Some(i) = self.imports.get(id) {
+                if matches!(i.kind, ImportKind::Remote { node: n, .. } if n == node) {
+                    post(&i.event, no_accumulate);
+                    self.stats.signals += 1;
+                }
+            }
+        }
+    }
+
+    /// The path to `node` through `controller` failed: every import of that node's segments
+    /// through it is aborted, and every importer on that node of local segments is dropped.
+    pub fn peer_down(&mut self, controller: &str, node: u32) {
+        for i in self.imports.values() {
+            if matches!(&i.kind, ImportKind::Remote { controller: c, node: n, .. } if c == controller && *n == node) {
+                self.gens.bump(i.gen_cell);
+            }
+        }
+        let gone: Vec<u64> = self.remote_in.iter().filter(|(_, r)| r.node == node && r.controller == controller).map(|(k, _)| *k).collect();
+        for r in gone {
+            if let Some(ri) = self.remote_in.remove(&r) {
+                if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
+                    p.remote_importers.remove(&r);
+                }
+                self.effects.push(Effect::Revoke(ri.served));
+            }
+        }
+    }
+
+    /// The reference on the exporting node of a remote import.
+    pub fn remote_ref(&self, import: u64) -> Option<u64> {
+        match &self.imports.get(&import)?.kind {
+            ImportKind::Remote { remote, .. } => Some(*remote),
+            ImportKind::Local { .. } => None,
+        }
+    }
+
+    /// The address of a local controller.
+    pub fn controller_addr(&self, name: &str) -> Option<&str> {
+        self.controllers.get(name).map(String::as_str)
+    }
+
+    /// The address of a peer's controller.
+    pub fn peer_addr(&self, controller: &str, node: u32) -> Option<&str> {
+        self.paths.get(&(controller.to_string(), node)).map(|p| p.0.as_str())
     }
 
     /// Status and counters.
@@ -513,11 +900,12 @@ impl Registry {
             node: self.node_id,
             pid: std::process::id(),
             uptime_s: self.started.elapsed().as_secs(),
-            controllers: vec!["loopback".into()],
+            controllers: std::iter::once("loopback".to_string()).chain(self.controllers.keys().cloned()).collect(),
             clients: self.clients.len() as u64,
             exports: self.exports.len() as u64,
             published: self.published.len() as u64,
             imports: self.imports.len() as u64,
+            remote_importers: self.remote_in.len() as u64,
             exported_bytes: self.exported_bytes,
             ..self.stats.clone()
         }
@@ -537,7 +925,7 @@ impl Registry {
                 gid: e.gid,
                 mode: e.mode,
                 acl: e.publication.as_ref().map(|p| p.acl.clone()).unwrap_or_default(),
-                importers: e.publication.as_ref().map_or(0, |p| p.importers.len() as u32),
+                importers: e.publication.as_ref().map_or(0, |p| (p.importers.len() + p.remote_importers.len()) as u32),
             })
             .collect()
     }
@@ -545,6 +933,15 @@ impl Registry {
     /// Whether the export was created with `RSM_ALLOW_REBIND` (kept for `rsmctl`).
     pub fn rebind_allowed(&self, export: u64) -> bool {
         self.exports.get(&export).is_some_and(|e| e.flags & ALLOW_REBIND != 0)
+    }
+}
+
+/// A 64-bit "hardware address" for a controller: its IPv4 address and port (or a hash of
+/// the text for other addresses).
+fn hwaddr(addr: &str) -> u64 {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(std::net::SocketAddr::V4(a)) => (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port()),
+        _ => addr.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3)),
     }
 }
 

@@ -2,7 +2,8 @@
 //! from the registry, one thread per client.
 
 use crate::config::Config;
-use crate::registry::{code, Registry};
+use crate::cluster::Cluster;
+use crate::registry::{code, Effect, Registry};
 use rsm_os::{AsFd, BorrowedFd, OwnedFd};
 use rsm_proto::{Request, Response};
 use std::path::{Path, PathBuf};
@@ -28,10 +29,14 @@ pub enum StartError {
     /// Other setup failure.
     #[error("{0}")]
     Setup(#[from] std::io::Error),
+    /// The cluster part of the configuration cannot be used.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 struct Shared {
-    registry: Mutex<Registry>,
+    registry: Arc<Mutex<Registry>>,
+    cluster: Option<Arc<Cluster>>,
     stopping: AtomicBool,
     clients: Mutex<Vec<(u64, Arc<OwnedFd>)>>,
     next_client: AtomicU64,
@@ -79,14 +84,18 @@ impl Agent {
     ///
     /// [`StartError`].
     pub fn start(cfg: &Config) -> Result<Agent, StartError> {
+        cfg.validate().map_err(|e| StartError::Cluster(e.to_string()))?;
         prepare_socket(&cfg.socket)?;
         let listener = rsm_os::uds::listen(&cfg.socket)
             .map_err(|e| StartError::Listen { path: cfg.socket.clone(), source: e.into() })?;
         // Any local user may connect; every operation checks its caller's credentials.
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&cfg.socket, std::fs::Permissions::from_mode(0o666));
+        let registry = Arc::new(Mutex::new(Registry::new(cfg)?));
+        let cluster = Cluster::bind(cfg, registry.clone()).map_err(StartError::Cluster)?;
         let shared = Arc::new(Shared {
-            registry: Mutex::new(Registry::new(cfg)?),
+            registry,
+            cluster: cluster.clone(),
             stopping: AtomicBool::new(false),
             clients: Mutex::new(Vec::new()),
             next_client: AtomicU64::new(1),
@@ -94,6 +103,9 @@ impl Agent {
         let listener = Arc::new(listener);
         let (s2, l2) = (shared.clone(), listener.clone());
         let accept_thread = std::thread::Builder::new().name("rsmd-accept".into()).spawn(move || accept_loop(s2, l2))?;
+        if let Some(c) = &cluster {
+            c.start();
+        }
         tracing::info!(node = cfg.node_id, socket = %cfg.socket.display(), "rsmd listening");
         Ok(Agent { shared, socket: cfg.socket.clone(), node_id: cfg.node_id, listener: Some(listener), accept_thread: Some(accept_thread) })
     }
@@ -124,6 +136,9 @@ impl Agent {
         }
         for (_, fd) in lock(&self.shared.clients).iter() {
             let _ = rustix::net::shutdown(&**fd, rustix::net::Shutdown::Both);
+        }
+        if let Some(c) = &self.shared.cluster {
+            c.stop();
         }
         let _ = std::fs::remove_file(&self.socket);
         tracing::info!(socket = %self.socket.display(), "rsmd stopped");
@@ -211,7 +226,12 @@ fn serve_client(shared: Arc<Shared>, fd: Arc<OwnedFd>, id: u64) {
             break;
         }
     }
-    lock(&shared.registry).remove_client(id);
+    let effects = {
+        let mut reg = lock(&shared.registry);
+        reg.remove_client(id);
+        reg.take_effects()
+    };
+    execute(&shared, effects);
     lock(&shared.clients).retain(|(c, _)| *c != id);
     tracing::debug!("disconnected");
 }
@@ -220,8 +240,88 @@ fn err(code: u16) -> (Response, Vec<Arc<OwnedFd>>) {
     (Response::Err { code }, Vec::new())
 }
 
+fn execute(shared: &Shared, effects: Vec<Effect>) {
+    for e in effects {
+        match e {
+            Effect::Link { controller, node, msg } => {
+                if let Some(c) = &shared.cluster {
+                    c.send(&controller, node, &msg);
+                }
+            }
+            Effect::Revoke(s) => s.revoke(),
+        }
+    }
+}
+
 fn handle(shared: &Shared, client: u64, req: Request, fds: Vec<OwnedFd>) -> (Response, Vec<Arc<OwnedFd>>) {
-    let mut reg = lock(&shared.registry);
+    if let Request::ImportConnect { controller, node, segment_id, perm } = &req {
+        let local = lock(&shared.registry).node_id();
+        if *node != local && controller != "loopback" {
+            return connect_remote(shared, client, controller, *node, *segment_id, *perm, fds);
+        }
+    }
+    let (r, effects) = {
+        let mut reg = lock(&shared.registry);
+        let r = handle_locked(&mut reg, client, req, fds);
+        (r, reg.take_effects())
+    };
+    execute(shared, effects);
+    r
+}
+
+/// A connect to a segment of another node: decided there, over the controller's link. The
+/// registry lock is not held while waiting for the answer.
+fn connect_remote(
+    shared: &Shared,
+    client: u64,
+    controller: &str,
+    node: u32,
+    segment_id: u32,
+    perm: u32,
+    fds: Vec<OwnedFd>,
+) -> (Response, Vec<Arc<OwnedFd>>) {
+    let Some(cluster) = &shared.cluster else { return err(code::CTLR_NOT_PRESENT) };
+    let [event]: [OwnedFd; 1] = match fds.try_into() {
+        Ok(f) => f,
+        Err(_) => return err(code::BAD_ARGS_ERRORS),
+    };
+    let (import, cell, cred) = match lock(&shared.registry).remote_connect_begin(client, controller, node, perm) {
+        Ok(v) => v,
+        Err(c) => return err(c),
+    };
+    let granted = cluster.connect(controller, node, import, segment_id, perm, cred.uid, cred.gid, cred.groups.clone());
+    let addr = lock(&shared.registry).peer_addr(controller, node).map(str::to_string);
+    let ticket = granted.as_ref().ok().map(|g| g.1.clone());
+    let (r, effects) = {
+        let mut reg = lock(&shared.registry);
+        let r = reg.remote_connect_finish(client, controller, node, import, cell, event, granted.map(|(rf, _, size, rights)| (rf, size, rights)));
+        (r, reg.take_effects())
+    };
+    execute(shared, effects);
+    match (r, addr, ticket) {
+        (Ok(c), Some(addr), Some(ticket)) => {
+            let import_ref = match lock(&shared.registry).remote_ref(c.import) {
+                Some(r) => r,
+                None => return err(code::CONN_ABORTED),
+            };
+            (
+                Response::Connected {
+                    import: c.import,
+                    size: c.size,
+                    rights: c.rights,
+                    gen_cell: c.gen_cell,
+                    generation: c.generation,
+                    remote: Some(rsm_proto::RemoteAccess { addr, import_ref, ticket }),
+                },
+                Vec::new(),
+            )
+        }
+        (Err(c), _, _) => err(c),
+        _ => err(code::INTERNAL_ERROR),
+    }
+}
+
+fn handle_locked(reg: &mut Registry, client: u64, req: Request, fds: Vec<OwnedFd>) -> (Response, Vec<Arc<OwnedFd>>) {
     let r = match req {
         Request::Hello { version } => {
             if version != rsm_proto::VERSION {
@@ -248,6 +348,7 @@ fn handle(shared: &Shared, client: u64, req: Request, fds: Vec<OwnedFd>) -> (Res
         Request::ImportConnect { controller, node, segment_id, perm } => {
             match reg.import_connect(client, &controller, node, segment_id, perm, fds) {
                 Ok(c) => {
+                    let fds = c.local.map(|(m, e)| vec![m, e]).unwrap_or_default();
                     return (
                         Response::Connected {
                             import: c.import,
@@ -255,8 +356,9 @@ fn handle(shared: &Shared, client: u64, req: Request, fds: Vec<OwnedFd>) -> (Res
                             rights: c.rights,
                             gen_cell: c.gen_cell,
                             generation: c.generation,
+                            remote: None,
                         },
-                        vec![c.memfd, c.export_event],
+                        fds,
                     );
                 }
                 Err(e) => Err(e),

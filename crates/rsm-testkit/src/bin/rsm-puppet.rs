@@ -1,9 +1,26 @@
 //! `rsm-puppet`: a client process for tests. Reads one command per line on stdin, runs it
 //! with the rsm API and answers one line on stdout: `ok [values]` or `err RSMERR_...`.
 //! With `--uid/--gid/--groups` (as root) it first becomes that user.
+//!
+//! Commands (handles are small numbers the puppet hands out):
+//! `ping`, `whoami`, `node`, `umask <octal>`, `exit`;
+//! exporter: `export <size> [rebind]`, `buf <size> [text]`, `exportbuf <buf> [rebind]`,
+//! `bufread <buf> <off> <n>`, `bufwrite <buf> <off> <text>`, `publish <h> <id> [node:octal...]`,
+//! `republish <h> [node:octal...]`, `unpublish <h>`, `destroy <h>`, `rebind <h> <buf>`,
+//! `write <h> <off> <text>`, `read <h> <off> <n>`, `epost <h> [noacc]`, `ewait <h> <ms>`;
+//! importer: `connect <node> <id> <octal>`, `disconnect <h>`, `rights <h>`, `map <h> <octal>`,
+//! `unmap <h>`, `store <h> <off> <text>`, `load <h> <off> <n>`, `put <h> <off> <text>`,
+//! `get <h> <off> <n>`, `barrier <h>`, `mode <h> explicit|implicit`, `open <h>`, `close <h>`,
+//! `post <h> [noacc]`, `wait <h> <ms>`, `putloop <h> <n>`;
+//! misc: `fork <command...>` (runs one command in a forked child: the answer is the child's),
+//! `forkpublish <h> <id>`, `segrange <appid>`, `tryprotect <h>`, `tryreopen`.
 #![allow(unsafe_code)]
 
-use rsm::{perm, AccessEntry, Barrier, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags};
+use rsm::{
+    perm, AccessEntry, Barrier, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment,
+    PostFlags,
+};
+use rsm_testkit::PageBuf;
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::ptr::NonNull;
@@ -11,6 +28,7 @@ use std::time::Duration;
 
 enum Obj {
     Export(ExportSegment),
+    Buf(PageBuf),
     Import { seg: ImportSegment, bar: Option<Barrier>, map: Option<NonNull<u8>> },
 }
 
@@ -62,6 +80,12 @@ impl State {
             _ => Err("no such export".into()),
         }
     }
+    fn buf(&self, h: Option<&str>) -> Result<&PageBuf, String> {
+        match self.objs.get(&(num(h)? as u32)) {
+            Some(Obj::Buf(b)) => Ok(b),
+            _ => Err("no such buffer".into()),
+        }
+    }
     fn import(&mut self, h: Option<&str>) -> Result<(&ImportSegment, &mut Option<Barrier>, &mut Option<NonNull<u8>>), String> {
         match self.objs.get_mut(&(num(h)? as u32)) {
             Some(Obj::Import { seg, bar, map }) => Ok((seg, bar, map)),
@@ -76,6 +100,89 @@ impl State {
             "ping" => Ok("pong".into()),
             "whoami" => Ok(format!("{} {}", rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw())),
             "node" => Ok(self.ctl()?.local_node().to_string()),
+            "umask" => {
+                let m = oct(it.next())?;
+                // SAFETY: umask(2) only sets this process's file-creation mask.
+                let old = unsafe { libc::umask(m as libc::mode_t) };
+                Ok(format!("{old:o}"))
+            }
+            "buf" => {
+                let size = num(it.next())? as usize;
+                let text = it.next().unwrap_or("");
+                Ok(self.add(Obj::Buf(PageBuf::filled(size, text.as_bytes()))))
+            }
+            "bufread" => {
+                let b = self.buf(it.next())?;
+                let off = num(it.next())? as usize;
+                let n = num(it.next())? as usize;
+                if off.checked_add(n).is_none_or(|e| e > b.len()) {
+                    return Err("out of range".into());
+                }
+                Ok(String::from_utf8_lossy(&b.read_vec(off, n)).replace('\0', "."))
+            }
+            "bufwrite" => {
+                let b = self.buf(it.next())?;
+                let off = num(it.next())? as usize;
+                let text = it.next().unwrap_or("");
+                if off.checked_add(text.len()).is_none_or(|e| e > b.len()) {
+                    return Err("out of range".into());
+                }
+                b.write(off, text.as_bytes());
+                Ok(String::new())
+            }
+            "exportbuf" => {
+                let h = it.next();
+                let flags = if it.next() == Some("rebind") { ExportFlags::ALLOW_REBIND } else { ExportFlags::empty() };
+                let ctl = self.ctl()?;
+                let b = self.buf(h)?;
+                // SAFETY: the buffer belongs to this puppet and is never dropped (objects live
+                // until the process exits), and it is reached only through raw copies.
+                let s = unsafe { ExportSegment::create(&ctl, b.ptr(), b.len(), flags) }.map_err(e)?;
+                Ok(self.add(Obj::Export(s)))
+            }
+            "rebind" => {
+                let h = it.next();
+                let b = self.buf(it.next())?;
+                let (ptr, len) = (b.ptr(), b.len());
+                // SAFETY: as for exportbuf: the buffer lives until the process exits.
+                unsafe { self.export(h)?.rebind(ptr, len) }.map_err(e).map(|()| String::new())
+            }
+            "fork" => {
+                let rest: Vec<&str> = it.collect();
+                let rest = rest.join(" ");
+                let (r, w) = rustix::pipe::pipe().map_err(|x| x.to_string())?;
+                // SAFETY: the puppet is single-threaded (rsm starts no threads), so the child
+                // may run ordinary code after fork.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    let res = match self.run(&rest) {
+                        Ok(v) if v.is_empty() => "ok".to_string(),
+                        Ok(v) => format!("ok {v}"),
+                        Err(x) => format!("err {x}"),
+                    };
+                    let _ = rustix::io::write(&w, res.as_bytes());
+                    std::process::exit(0);
+                }
+                drop(w);
+                let mut out = Vec::new();
+                let mut buf = [0u8; 256];
+                while let Ok(n) = rustix::io::read(&r, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+                let mut st = 0;
+                // SAFETY: waitpid on our own child with a valid status pointer.
+                unsafe { libc::waitpid(pid, &mut st, 0) };
+                // The child's answer, as if it were ours ("fork" itself succeeded).
+                let ans = String::from_utf8_lossy(&out).into_owned();
+                Ok(ans)
+            }
+            "segrange" => {
+                let (base, len) = rsm::segmentid_range(it.next().unwrap_or("")).map_err(e)?;
+                Ok(format!("{base:#x} {len}"))
+            }
             "export" => {
                 let size = num(it.next())? as usize;
                 let flags = if it.next() == Some("rebind") { ExportFlags::ALLOW_REBIND } else { ExportFlags::empty() };
@@ -168,6 +275,67 @@ impl State {
                 seg.unmap().map_err(e)?;
                 *map = None;
                 Ok(String::new())
+            }
+            "load" => {
+                // A load through the explicit mapping, however stale.
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let n = num(it.next())? as usize;
+                let (seg, _, map) = self.import(h)?;
+                let p = map.ok_or("not mapped")?;
+                if off.checked_add(n).is_none_or(|e| e > seg.size()) {
+                    return Err("out of range".into());
+                }
+                let mut buf = vec![0u8; n];
+                // SAFETY: the mapping covers the whole segment (mapped by `map`) and stays
+                // mapped (revocation replaces its pages in place).
+                unsafe { std::ptr::copy_nonoverlapping(p.as_ptr().add(off), buf.as_mut_ptr(), n) };
+                Ok(String::from_utf8_lossy(&buf).replace('\0', "."))
+            }
+            "tryprotect" => {
+                // An importer trying to make its mapping writable behind rsm's back.
+                let (seg, _, map) = self.import(it.next())?;
+                let p = map.ok_or("not mapped")?;
+                let len = seg.size().div_ceil(rustix::param::page_size()) * rustix::param::page_size();
+                // SAFETY: mprotect on our own mapping of exactly its length; a success is only
+                // reported, never used to store.
+                let r = unsafe { libc::mprotect(p.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
+                Ok(if r == 0 { "allowed".into() } else { format!("denied {}", std::io::Error::last_os_error()) })
+            }
+            "tryreopen" => {
+                // An importer trying to reopen the segment memfds it holds for writing.
+                let mut tried = 0;
+                let mut allowed = 0;
+                for ent in std::fs::read_dir("/proc/self/fd").map_err(|x| x.to_string())?.flatten() {
+                    let target = std::fs::read_link(ent.path()).unwrap_or_default();
+                    if !target.to_string_lossy().starts_with("/memfd:rsm-segment") {
+                        continue;
+                    }
+                    tried += 1;
+                    if std::fs::OpenOptions::new().read(true).write(true).open(ent.path()).is_ok() {
+                        allowed += 1;
+                    }
+                }
+                Ok(if allowed > 0 { format!("allowed {allowed}/{tried}") } else { format!("denied {tried}") })
+            }
+            "putloop" => {
+                // n rounds of put64/get64/put/get on one handle, each checked: the loop the
+                // "no system call on the data path" test traces.
+                let h = it.next();
+                let n = num(it.next())?;
+                let (seg, _, _) = self.import(h)?;
+                let mut r64 = [0u64; 1];
+                let mut rb = [0u8; 8];
+                for i in 0..n {
+                    seg.put64(0, &[i]).map_err(e)?;
+                    seg.get64(0, &mut r64).map_err(e)?;
+                    seg.put(8, &i.to_le_bytes()).map_err(e)?;
+                    seg.get(8, &mut rb).map_err(e)?;
+                    if r64[0] != i || u64::from_le_bytes(rb) != i {
+                        return Err(format!("data mismatch at round {i}"));
+                    }
+                }
+                Ok(n.to_string())
             }
             "store" => {
                 // A store through the explicit mapping, however stale.

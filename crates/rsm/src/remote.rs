@@ -1,0 +1,311 @@
+//! The remote data path: a TCP connection from this process straight to the agent of the
+//! exporting node, which reads and writes the exporter's memory itself.
+//!
+//! Every wait on the socket is cut into short slices; between slices the connection's
+//! generation cell is checked, so a revoked import or a dead path (the local agent bumps the
+//! cell within its heartbeat timeout) ends the wait with [`Error::ConnAborted`] instead of
+//! hanging. A connection that fails without a revocation reports
+//! [`Error::BarrierFailure`] for the window and is re-established on next use.
+
+use crate::error::{Error, Result};
+use crate::node::lock;
+use rsm_proto::data::{self, Header, Op};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Slice of every wait on the socket.
+const SLICE: Duration = Duration::from_millis(20);
+/// A connection that makes no progress for this long is broken.
+const STALL: Duration = Duration::from_secs(5);
+
+struct State {
+    stream: Option<TcpStream>,
+    /// The exporter said the import is revoked; nothing will work again.
+    revoked: bool,
+    /// First failure of the current window that the agent cannot know about (the
+    /// connection broke).
+    window_err: Option<Error>,
+}
+
+pub(crate) struct RemoteConn {
+    addr: String,
+    import_ref: u64,
+    ticket: Vec<u8>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for RemoteConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConn").field("addr", &self.addr).field("import_ref", &self.import_ref).finish()
+    }
+}
+
+/// What an exchange on the socket ended with.
+enum Fail {
+    /// The import is revoked (frame from the agent, or the generation cell moved).
+    Revoked,
+    /// The connection broke or stalled.
+    Broken,
+}
+
+fn io_fail(revoked: &dyn Fn() -> bool) -> Fail {
+    if revoked() { Fail::Revoked } else { Fail::Broken }
+}
+
+fn write_all(s: &mut TcpStream, mut buf: &[u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+    let mut last = Instant::now();
+    while !buf.is_empty() {
+        match s.write(buf) {
+            Ok(0) => return Err(io_fail(revoked)),
+            Ok(n) => {
+                buf = &buf[n..];
+                last = Instant::now();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                if revoked() {
+                    return Err(Fail::Revoked);
+                }
+                if last.elapsed() > STALL {
+                    return Err(Fail::Broken);
+                }
+            }
+            Err(_) => return Err(io_fail(revoked)),
+        }
+    }
+    Ok(())
+}
+
+fn read_exact(s: &mut TcpStream, mut buf: &mut [u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+    let mut last = Instant::now();
+    while !buf.is_empty() {
+        match s.read(buf) {
+            Ok(0) => return Err(io_fail(revoked)),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                last = Instant::now();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                if revoked() {
+                    return Err(Fail::Revoked);
+                }
+                if last.elapsed() > STALL {
+                    return Err(Fail::Broken);
+                }
+            }
+            Err(_) => return Err(io_fail(revoked)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one answer header; a `Revoked` frame becomes [`Fail::Revoked`].
+fn read_header(s: &mut TcpStream, revoked: &dyn Fn() -> bool) -> std::result::Result<Header, Fail> {
+    let mut hb = [0u8; data::HEADER_LEN];
+    read_exact(s, &mut hb, revoked)?;
+    let h = Header::decode(&hb).map_err(|_| Fail::Broken)?;
+    if h.op == Op::Revoked {
+        return Err(Fail::Revoked);
+    }
+    Ok(h)
+}
+
+fn status(code: u16) -> Result<()> {
+    if code == 0 { Ok(()) } else { Err(Error::from_wire(code)) }
+}
+
+fn width_flag(width: usize) -> u8 {
+    (width.trailing_zeros() as u8) << data::FLAG_WIDTH_SHIFT
+}
+
+impl RemoteConn {
+    /// Opens the data connection (so that a connect fails early when the exporting node
+    /// cannot be reached).
+    pub(crate) fn open(addr: String, import_ref: u64, ticket: Vec<u8>, revoked: &dyn Fn() -> bool) -> Result<RemoteConn> {
+        let c = RemoteConn { addr, import_ref, ticket, state: Mutex::new(State { stream: None, revoked: false, window_err: None }) };
+        {
+            let mut st = lock(&c.state);
+            c.ensure(&mut st, revoked)?;
+        }
+        Ok(c)
+    }
+
+    fn dial(&self, revoked: &dyn Fn() -> bool) -> std::result::Result<TcpStream, Fail> {
+        let addr: SocketAddr = self.addr.parse().map_err(|_| Fail::Broken)?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|_| io_fail(revoked))?;
+        let _ = s.set_nodelay(true);
+        let _ = s.set_read_timeout(Some(SLICE));
+        let _ = s.set_write_timeout(Some(SLICE));
+        let mut hello = Vec::with_capacity(4 + data::HEADER_LEN + self.ticket.len());
+        hello.extend_from_slice(b"RSMD");
+        hello.extend_from_slice(&Header::new(Op::Hello, 0, 0, self.ticket.len() as u32, self.import_ref).encode());
+        hello.extend_from_slice(&self.ticket);
+        write_all(&mut s, &hello, revoked)?;
+        // A wrong or withdrawn ticket ends the connection without an answer.
+        let h = read_header(&mut s, revoked).map_err(|f| match f {
+            Fail::Broken => Fail::Revoked,
+            f => f,
+        })?;
+        if h.op != Op::Status || h.code != 0 {
+            return Err(Fail::Revoked);
+        }
+        Ok(s)
+    }
+
+    fn ensure<'a>(&self, st: &'a mut State, revoked: &dyn Fn() -> bool) -> Result<&'a mut TcpStream> {
+        if st.revoked || revoked() {
+            st.revoked = true;
+            return Err(Error::ConnAborted);
+        }
+        if st.stream.is_none() {
+            match self.dial(revoked) {
+                Ok(s) => st.stream = Some(s),
+                Err(Fail::Revoked) => {
+                    st.revoked = true;
+                    return Err(Error::ConnAborted);
+                }
+                Err(Fail::Broken) => return Err(Error::RemoteNodeUnreachable),
+            }
+        }
+        st.stream.as_mut().ok_or(Error::InternalError)
+    }
+
+    fn fail(st: &mut State, f: Fail) -> Error {
+        st.stream = None;
+        match f {
+            Fail::Revoked => {
+                st.revoked = true;
+                Error::ConnAborted
+            }
+            Fail::Broken => {
+                st.window_err.get_or_insert(Error::BarrierFailure);
+                Error::BarrierFailure
+            }
+        }
+    }
+
+    /// Writes `src` at `offset` with access width `width`. With `ack` (implicit barrier
+    /// mode) waits for the agent's status; without, the put is pipelined and its outcome is
+    /// reported by the next [`RemoteConn::barrier`].
+    pub(crate) fn put(&self, offset: usize, src: &[u8], width: usize, ack: bool, revoked: &dyn Fn() -> bool) -> Result<()> {
+        let mut st = lock(&self.state);
+        let r = (|| -> std::result::Result<Result<()>, Fail> {
+            let s = match self.ensure(&mut st, revoked) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let chunk = (data::MAX_PAYLOAD as usize / width) * width;
+            let mut done = 0;
+            let mut frame = Vec::new();
+            loop {
+                let n = (src.len() - done).min(chunk);
+                let last = done + n == src.len();
+                let flags = width_flag(width) | if ack && last { data::FLAG_ACK } else { 0 };
+                frame.clear();
+                frame.extend_from_slice(&Header::new(Op::Put, flags, 0, n as u32, (offset + done) as u64).encode());
+                frame.extend_from_slice(&src[done..done + n]);
+                write_all(s, &frame, revoked)?;
+                done += n;
+                if last {
+                    break;
+                }
+            }
+            if ack {
+                let h = read_header(s, revoked)?;
+                return Ok(status(h.code));
+            }
+            Ok(Ok(()))
+        })();
+        let r = r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)));
+        match r {
+            // In explicit mode a failure belongs to the window: the close reports it.
+            Err(e) if !ack => {
+                st.window_err.get_or_insert(e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Reads into `dst` from `offset` with access width `width` (one round trip per 4 MiB).
+    pub(crate) fn get(&self, offset: usize, dst: &mut [u8], width: usize, revoked: &dyn Fn() -> bool) -> Result<()> {
+        let mut st = lock(&self.state);
+        let r = (|| -> std::result::Result<Result<()>, Fail> {
+            let s = match self.ensure(&mut st, revoked) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let chunk = (data::MAX_PAYLOAD as usize / width) * width;
+            let mut done = 0;
+            while done < dst.len() {
+                let n = (dst.len() - done).min(chunk);
+                let h = Header::new(Op::Get, width_flag(width), 0, n as u32, (offset + done) as u64);
+                write_all(s, &h.encode(), revoked)?;
+                let a = read_header(s, revoked)?;
+                match a.op {
+                    Op::Data if a.len as usize == n => read_exact(s, &mut dst[done..done + n], revoked)?,
+                    Op::Status => return Ok(Err(Error::from_wire(a.code))),
+                    _ => return Err(Fail::Broken),
+                }
+                done += n;
+            }
+            Ok(Ok(()))
+        })();
+        r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)))
+    }
+
+    /// Closes the window: one round trip; `Ok` means every put since the previous barrier is
+    /// in the exporter's memory.
+    pub(crate) fn barrier(&self, revoked: &dyn Fn() -> bool) -> Result<()> {
+        let mut st = lock(&self.state);
+        if let Some(e) = st.window_err.take() {
+            if st.revoked || revoked() {
+                st.revoked = true;
+                return Err(Error::ConnAborted);
+            }
+            return Err(e);
+        }
+        let r = (|| -> std::result::Result<Result<()>, Fail> {
+            let s = match self.ensure(&mut st, revoked) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), revoked)?;
+            let h = read_header(s, revoked)?;
+            Ok(status(h.code))
+        })();
+        match r {
+            Ok(r) => r,
+            Err(f) => {
+                let e = Self::fail(&mut st, f);
+                st.window_err = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a window: forgets failures of the previous one.
+    pub(crate) fn open_window(&self) {
+        lock(&self.state).window_err = None;
+    }
+
+    /// Posts one event to the exporter (asynchronous, unacknowledged).
+    pub(crate) fn post(&self, no_accumulate: bool, revoked: &dyn Fn() -> bool) -> Result<()> {
+        let mut st = lock(&self.state);
+        let s = match self.ensure(&mut st, revoked) {
+            Ok(s) => s,
+            // The segment is gone: the event is dropped, as the contract says.
+            Err(Error::ConnAborted) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let flags = if no_accumulate { data::FLAG_NO_ACCUMULATE } else { 0 };
+        match write_all(s, &Header::new(Op::Post, flags, 0, 0, 0).encode(), revoked) {
+            Ok(()) => Ok(()),
+            Err(f) => match Self::fail(&mut st, f) {
+                Error::ConnAborted => Ok(()),
+                _ => Err(Error::RemoteNodeUnreachable),
+            },
+        }
+    }
+}
