@@ -54,8 +54,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ClusterCmd,
     },
-    /// Start a throwaway agent and walk through export, publish, import, map, put/get,
-    /// barriers, signals and revocation, with timings.
+    /// Start a throwaway two-node cluster and walk through export, publish, import (same
+    /// node and across nodes), map, put/get, barriers, signals and revocation, with timings.
     Demo,
     /// Run a node agent in the foreground (the same program as `rsmd`; arguments as for
     /// `rsmd`, e.g. `rsmctl agent --node-id 2 --socket /tmp/node2.sock`).
@@ -72,6 +72,8 @@ enum Cmd {
         node: u32,
         #[arg(long)]
         segment: u32,
+        #[arg(long)]
+        remote: bool,
     },
 }
 
@@ -140,7 +142,7 @@ fn main() {
         }),
         Cmd::Cluster { cmd: ClusterCmd::Stop { dir } } => cluster::stop(&dir).map(|n| println!("stopped {n} agents")),
         Cmd::Agent { .. } => unreachable!("handled before parsing"),
-        Cmd::DemoImporter { node, segment } => demo::importer(&cli.socket, node, segment),
+        Cmd::DemoImporter { node, segment, remote } => demo::importer(&cli.socket, node, segment, remote),
     };
     if let Err(e) = r {
         eprintln!("rsmctl: {e:#}");

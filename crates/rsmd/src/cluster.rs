@@ -116,7 +116,7 @@ pub(crate) struct Cluster {
     health: Health,
     registry: Arc<Mutex<Registry>>,
     links: HashMap<(String, u32), Arc<Link>>,
-    listeners: Mutex<Vec<(String, TcpListener)>>,
+    listeners: Mutex<Vec<(String, Arc<TcpListener>)>>,
     next_req: AtomicU64,
     stopping: AtomicBool,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -134,7 +134,7 @@ impl Cluster {
         let mut links = HashMap::new();
         for (name, addr) in &ctls {
             let l = TcpListener::bind(addr).map_err(|e| format!("{name}: cannot listen on {addr}: {e}"))?;
-            listeners.push((name.clone(), l));
+            listeners.push((name.clone(), Arc::new(l)));
             for (node, paddr) in cfg.peers(name) {
                 links.insert(
                     (name.clone(), node),
@@ -165,7 +165,7 @@ impl Cluster {
 
     /// Starts the acceptors and one dialer per link.
     pub(crate) fn start(self: &Arc<Self>) {
-        let listeners = std::mem::take(&mut *lock(&self.listeners));
+        let listeners = lock(&self.listeners).clone();
         let mut threads = lock(&self.threads);
         for (name, l) in listeners {
             let me = self.clone();
@@ -184,6 +184,10 @@ impl Cluster {
     /// Stops every thread and closes every connection.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept()s.
+        for (_, l) in lock(&self.listeners).iter() {
+            let _ = rustix::net::shutdown(&**l, rustix::net::Shutdown::Read);
+        }
         for link in self.links.values() {
             if let Some(w) = lock(&link.writer).take() {
                 let _ = w.shutdown(std::net::Shutdown::Both);
@@ -367,21 +371,19 @@ impl Cluster {
         write_msg(s, &LinkMsg::Proof { mac: proof })
     }
 
-    fn accept_loop(self: Arc<Self>, controller: &str, l: TcpListener) {
-        let _ = l.set_nonblocking(true);
+    fn accept_loop(self: Arc<Self>, controller: &str, l: Arc<TcpListener>) {
         while !self.stopping.load(Ordering::SeqCst) {
             match l.accept() {
                 Ok((s, peer)) => {
                     let me = self.clone();
                     let c = controller.to_string();
                     let _ = std::thread::Builder::new().name("rsmd-tcp-conn".into()).stack_size(256 * 1024).spawn(move || {
-                        let _ = s.set_nonblocking(false);
                         if let Err(e) = me.serve_conn(&c, s) {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(e) => {
                     tracing::warn!("accept on {controller}: {e}");
                     std::thread::sleep(Duration::from_millis(50));
