@@ -12,14 +12,13 @@
 
 use crate::controller::Controller;
 use crate::error::{Error, Result};
-use crate::node::lock;
 use crate::perm;
 use crate::signal::{Counter, PollFd, PostFlags};
-use rsm_os::mem::{Mapping, Prot};
+use rsm_os::mem::{Elem, Mapping, Prot};
 use rsm_os::{AsFd, OwnedFd};
 use rsm_proto::{Request, Response};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use rsm_proto::AclEntry as AccessEntry;
 
@@ -60,7 +59,7 @@ pub(crate) struct ExportInner {
     size: usize,
     flags: ExportFlags,
     pub(crate) counter: Counter,
-    state: Mutex<ExportState>,
+    state: RwLock<ExportState>,
 }
 
 /// An export segment (`rsm_memseg_export_handle_t`): memory of this process that, once
@@ -84,6 +83,14 @@ fn fresh_memfd(size: usize) -> Result<OwnedFd> {
     let fd = rsm_os::memfd::create("rsm-segment", size as u64).map_err(|_| Error::InsufficientMem)?;
     rsm_os::memfd::seal_size(&fd).map_err(|_| Error::InsufficientMem)?;
     Ok(fd)
+}
+
+fn rlock(l: &RwLock<ExportState>) -> RwLockReadGuard<'_, ExportState> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wlock(l: &RwLock<ExportState>) -> RwLockWriteGuard<'_, ExportState> {
+    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Checks an access list as publish and republish do.
@@ -194,7 +201,7 @@ impl ExportSegment {
                 size,
                 flags,
                 counter,
-                state: Mutex::new(ExportState { destroyed: false, region, allocated, memfd, published: None }),
+                state: RwLock::new(ExportState { destroyed: false, region, allocated, memfd, published: None }),
             }),
         })
     }
@@ -211,7 +218,7 @@ impl ExportSegment {
 
     /// The published segment id, if published.
     pub fn segment_id(&self) -> Option<u32> {
-        lock(&self.inner.state).published
+        rlock(&self.inner.state).published
     }
 
     /// Whether the calling process created the segment.
@@ -223,7 +230,7 @@ impl ExportSegment {
     /// any time: read and write them with raw-pointer or atomic accesses only. The pointer
     /// changes with [`ExportSegment::rebind`] and is dangling after destroy.
     pub fn as_ptr(&self) -> *mut u8 {
-        lock(&self.inner.state).region.as_ptr()
+        rlock(&self.inner.state).region.as_ptr()
     }
 
     /// Copies `src` into the segment at `offset`.
@@ -233,7 +240,7 @@ impl ExportSegment {
     /// [`Error::BadLength`] if the range leaves the segment, [`Error::BadSegHndl`] after
     /// destroy.
     pub fn write_at(&self, offset: usize, src: &[u8]) -> Result<()> {
-        let st = lock(&self.inner.state);
+        let st = rlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -246,11 +253,47 @@ impl ExportSegment {
     ///
     /// As for [`ExportSegment::write_at`].
     pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
-        let st = lock(&self.inner.state);
+        let st = rlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
         st.region.read_at(offset, dst).map_err(|_| Error::BadLength)
+    }
+
+    /// Loads the item at `offset` (aligned to its size) with one access: how an exporter
+    /// polls a flag that importers set. Takes only the segment's reader lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMemAlignment`] (unaligned), [`Error::BadLength`] (past the end),
+    /// [`Error::BadSegHndl`] (destroyed).
+    pub fn load<T: Elem>(&self, offset: usize) -> Result<T> {
+        let st = rlock(&self.inner.state);
+        if st.destroyed {
+            return Err(Error::BadSegHndl);
+        }
+        if offset % std::mem::size_of::<T>() != 0 {
+            return Err(Error::BadMemAlignment);
+        }
+        let mut v = [T::default()];
+        st.region.read_elems(offset, &mut v).map_err(|_| Error::BadLength)?;
+        Ok(v[0])
+    }
+
+    /// Stores `value` at `offset` (aligned to its size) with one access.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ExportSegment::load`].
+    pub fn store<T: Elem>(&self, offset: usize, value: T) -> Result<()> {
+        let st = rlock(&self.inner.state);
+        if st.destroyed {
+            return Err(Error::BadSegHndl);
+        }
+        if offset % std::mem::size_of::<T>() != 0 {
+            return Err(Error::BadMemAlignment);
+        }
+        st.region.write_elems(offset, &[value]).map_err(|_| Error::BadLength)
     }
 
     /// Publishes the segment under `segment_id` (0: the node picks the next id from
@@ -266,7 +309,7 @@ impl ExportSegment {
     /// [`Error::InsufficientResources`] (system ids exhausted).
     #[doc(alias = "rsm_memseg_export_publish")]
     pub fn publish(&self, segment_id: u32, acl: &[AccessEntry]) -> Result<u32> {
-        let mut st = lock(&self.inner.state);
+        let mut st = wlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -300,7 +343,7 @@ impl ExportSegment {
     /// [`Error::BadAcl`].
     #[doc(alias = "rsm_memseg_export_republish")]
     pub fn republish(&self, acl: &[AccessEntry]) -> Result<()> {
-        let st = lock(&self.inner.state);
+        let st = rlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -322,7 +365,7 @@ impl ExportSegment {
     /// [`Error::BadSegHndl`], [`Error::SegNotPublished`], [`Error::NotCreator`].
     #[doc(alias = "rsm_memseg_export_unpublish")]
     pub fn unpublish(&self) -> Result<()> {
-        let mut st = lock(&self.inner.state);
+        let mut st = wlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -365,7 +408,7 @@ impl ExportSegment {
     /// [`Error::BadLength`] (size differs).
     #[doc(alias = "rsm_memseg_export_rebind")]
     pub unsafe fn rebind(&self, addr: NonNull<u8>, size: usize) -> Result<()> {
-        let mut st = lock(&self.inner.state);
+        let mut st = wlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -429,7 +472,7 @@ impl ExportSegment {
     /// from [`ExportSegment::get_pollfd`] is still held), [`Error::NotCreator`].
     #[doc(alias = "rsm_memseg_export_destroy")]
     pub fn destroy(&self) -> Result<()> {
-        let mut st = lock(&self.inner.state);
+        let mut st = wlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
@@ -465,7 +508,7 @@ impl ExportSegment {
     }
 
     fn check_live(&self) -> Result<()> {
-        if lock(&self.inner.state).destroyed { Err(Error::BadSegHndl) } else { Ok(()) }
+        if rlock(&self.inner.state).destroyed { Err(Error::BadSegHndl) } else { Ok(()) }
     }
 
     /// Posts one event to every importer of the segment, on every node (none: nothing
@@ -476,7 +519,7 @@ impl ExportSegment {
     /// [`Error::BadSegHndl`] (destroyed), [`Error::ConnAborted`] (agent gone).
     #[doc(alias = "rsm_intr_signal_post")]
     pub fn signal_post(&self, flags: PostFlags) -> Result<()> {
-        let st = lock(&self.inner.state);
+        let st = rlock(&self.inner.state);
         if st.destroyed {
             return Err(Error::BadSegHndl);
         }
