@@ -14,6 +14,7 @@ pub mod gentable;
 pub mod mem;
 pub mod poll;
 pub mod memfd;
+pub mod net;
 pub mod uds;
 
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};

@@ -77,9 +77,26 @@ fn write_all(s: &mut TcpStream, mut buf: &[u8], revoked: &dyn Fn() -> bool) -> s
     Ok(())
 }
 
+/// How long a wait for an answer spins before it blocks: `RSM_SPIN_US` microseconds
+/// (default 50; 0 blocks at once).
+fn spin() -> Duration {
+    static SPIN: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| rsm_os::net::spin_budget("RSM_SPIN_US", 50))
+}
+
 fn read_exact(s: &mut TcpStream, mut buf: &mut [u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
     let mut last = Instant::now();
     while !buf.is_empty() {
+        match rsm_os::net::recv_spin(&*s, buf, spin()) {
+            Ok(rsm_os::net::Spin::Data(n)) => {
+                buf = &mut buf[n..];
+                last = Instant::now();
+                continue;
+            }
+            Ok(rsm_os::net::Spin::Closed) => return Err(io_fail(revoked)),
+            Ok(rsm_os::net::Spin::Nothing) => {}
+            Err(_) => return Err(io_fail(revoked)),
+        }
         match s.read(buf) {
             Ok(0) => return Err(io_fail(revoked)),
             Ok(n) => {

@@ -14,7 +14,7 @@ use rsm_proto::data::{self, Header, Op};
 use rsm_proto::{LinkMsg, NONCE_LEN};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -477,7 +477,7 @@ impl Cluster {
         }
         s.set_read_timeout(None)?;
         conn.reply(Header::new(Op::Status, 0, 0, 0, served.size))?;
-        let r = serve_frames(&mut s, &served, &conn);
+        let r = serve_frames(&mut s, &served, &conn, Duration::from_micros(self.health.data_spin_us));
         lock(&served.conns).retain(|c| !Arc::ptr_eq(c, &conn));
         r
     }
@@ -550,12 +550,30 @@ fn read_elems<const N: usize, T: rsm_os::mem::Elem + Default>(
     Ok(())
 }
 
-fn serve_frames(s: &mut TcpStream, served: &Served, conn: &crate::registry::DataConn) -> std::io::Result<()> {
+/// Reads exactly `buf`, spinning for up to `spin` before each blocking read.
+fn read_spin(s: &mut TcpStream, mut buf: &mut [u8], spin: Duration) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match rsm_os::net::recv_spin(&*s, buf, spin).map_err(std::io::Error::from)? {
+            rsm_os::net::Spin::Data(n) => buf = &mut buf[n..],
+            rsm_os::net::Spin::Closed => return Err(ErrorKind::UnexpectedEof.into()),
+            rsm_os::net::Spin::Nothing => {
+                let n = s.read(buf)?;
+                if n == 0 {
+                    return Err(ErrorKind::UnexpectedEof.into());
+                }
+                buf = &mut buf[n..];
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve_frames(s: &mut TcpStream, served: &Served, conn: &crate::registry::DataConn, spin: Duration) -> std::io::Result<()> {
     let mut window_err: u16 = 0;
     let mut buf = Vec::new();
     let mut hb = [0u8; data::HEADER_LEN];
     loop {
-        s.read_exact(&mut hb)?;
+        read_spin(s, &mut hb, spin)?;
         let h = Header::decode(&hb).map_err(std::io::Error::other)?;
         match h.op {
             Op::Put => {

@@ -49,11 +49,14 @@ pub struct Health {
     /// How long a remote connect may take before it fails with
     /// `RSMERR_REMOTE_NODE_UNREACHABLE`, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// How long a data-connection thread busy-polls for the next request before it blocks,
+    /// in microseconds (0: block at once). Spinning trades CPU for latency.
+    pub data_spin_us: u64,
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Health { heartbeat_ms: 200, dead_after_ms: 1000, connect_timeout_ms: 2000 }
+        Health { heartbeat_ms: 200, dead_after_ms: 1000, connect_timeout_ms: 2000, data_spin_us: 50 }
     }
 }
 
