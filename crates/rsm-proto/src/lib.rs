@@ -13,6 +13,7 @@
 
 mod codec;
 pub mod data;
+pub mod fuzzing;
 pub mod link;
 mod msg;
 

@@ -109,3 +109,31 @@ pub fn frame_link(msg: &LinkMsg) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// The body length announced by a link frame's 4-byte prefix, checked against
+/// [`MAX_LINK_FRAME`] before anything is allocated.
+///
+/// # Errors
+///
+/// [`crate::DecodeError::Malformed`] for a length over the limit.
+pub fn frame_len(prefix: [u8; 4]) -> Result<usize, crate::DecodeError> {
+    let len = u32::from_le_bytes(prefix) as usize;
+    if len > MAX_LINK_FRAME {
+        return Err(crate::DecodeError::Malformed(format!("link frame of {len} bytes")));
+    }
+    Ok(len)
+}
+
+/// Splits one link message off the front of a byte stream: `Ok(None)` when more bytes are
+/// needed, else the message and how many bytes it used.
+///
+/// # Errors
+///
+/// [`crate::DecodeError`] for a frame that is too long or does not decode; the connection is
+/// then dropped.
+pub fn split_link_frame(buf: &[u8]) -> Result<Option<(LinkMsg, usize)>, crate::DecodeError> {
+    let Some(prefix) = buf.get(..4) else { return Ok(None) };
+    let len = frame_len([prefix[0], prefix[1], prefix[2], prefix[3]])?;
+    let Some(body) = buf.get(4..4 + len) else { return Ok(None) };
+    Ok(Some((crate::decode(body)?, 4 + len)))
+}

@@ -2,6 +2,8 @@
 //! directories and stops them when dropped, even when a test fails; drives scriptable client
 //! processes ([`Puppet`]) that can run as other users and be SIGKILLed.
 
+pub mod fuzzing;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};

@@ -88,10 +88,7 @@ fn write_msg(w: &mut impl Write, msg: &LinkMsg) -> std::io::Result<()> {
 fn read_msg(r: &mut impl Read) -> std::io::Result<LinkMsg> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > rsm_proto::MAX_LINK_FRAME {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "link frame too large"));
-    }
+    let len = rsm_proto::link::frame_len(len).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf)?;
     rsm_proto::decode(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
