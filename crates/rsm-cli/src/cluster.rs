@@ -1,6 +1,6 @@
 //! `rsmctl cluster start | stop | status`: a local cluster of agents on 127.0.0.1.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -108,7 +108,11 @@ pub(crate) fn start(n: u32, dir: &Path, log_level: &str) -> Result<Vec<Node>> {
     for nd in &nodes {
         loop {
             let ok = rsm::topology_at(&nd.socket)
-                .map(|t| t.controllers.iter().all(|c| c.remotes.len() == n as usize - 1 && c.remotes.iter().all(|r| r.state == rsm::CONNECTION_ACTIVE)))
+                .map(|t| {
+                    t.controllers.iter().all(|c| {
+                        c.remotes.len() == n as usize - 1 && c.remotes.iter().all(|r| r.state == rsm::CONNECTION_ACTIVE)
+                    })
+                })
                 .unwrap_or(false);
             if ok {
                 break;
@@ -128,7 +132,9 @@ pub(crate) fn stop(dir: &Path) -> Result<usize> {
     let mut pids = Vec::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let p = e?.path();
-        if p.extension().is_some_and(|x| x == "pid") && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("node")) {
+        if p.extension().is_some_and(|x| x == "pid")
+            && p.file_name().is_some_and(|f| f.to_string_lossy().starts_with("node"))
+        {
             if let Ok(pid) = std::fs::read_to_string(&p).map(|s| s.trim().to_string()) {
                 if pid.parse::<u32>().is_ok() {
                     pids.push((pid, p));
@@ -153,5 +159,7 @@ pub(crate) fn stop(dir: &Path) -> Result<usize> {
 }
 
 fn is_zombie(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))).unwrap_or(true)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
 }

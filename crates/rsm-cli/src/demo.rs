@@ -9,8 +9,11 @@
 //! keeps the range mapped).
 #![allow(unsafe_code)]
 
-use anyhow::{bail, Context, Result};
-use rsm::{perm, AccessEntry, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags};
+use anyhow::{Context, Result, bail};
+use rsm::{
+    AccessEntry, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags,
+    perm,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -63,7 +66,11 @@ pub(crate) fn run() -> Result<()> {
     let topo = rsm::topology_at(&nodes[0].socket)?;
     for c in &topo.controllers {
         for r in &c.remotes {
-            line("topology", &format!("node {} {} -> node {} {}: state {}", topo.local_node, c.name, r.node, r.name, r.state), None);
+            line(
+                "topology",
+                &format!("node {} {} -> node {} {}: state {}", topo.local_node, c.name, r.node, r.name, r.state),
+                None,
+            );
         }
     }
     exporter(&nodes[0].socket, &nodes[1].socket)
@@ -78,11 +85,18 @@ struct Importer {
 impl Importer {
     fn spawn(socket: &Path, node: u32, segment: u32, remote: bool) -> Result<Importer> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.arg("--socket").arg(socket).arg("demo-importer").arg("--node").arg(node.to_string()).arg("--segment").arg(segment.to_string());
+        cmd.arg("--socket")
+            .arg(socket)
+            .arg("demo-importer")
+            .arg("--node")
+            .arg(node.to_string())
+            .arg("--segment")
+            .arg(segment.to_string());
         if remote {
             cmd.arg("--remote");
         }
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("starting an importing process")?;
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("starting an importing process")?;
         let stdin = child.stdin.take().context("stdin")?;
         let out = BufReader::new(child.stdout.take().context("stdout")?);
         Ok(Importer { child, stdin, out })
@@ -131,7 +145,11 @@ fn exporter(sock1: &Path, sock2: &Path) -> Result<()> {
     let me = "exporter";
     let t = Instant::now();
     let ctl = Controller::get_at(sock1, Some(CTL))?;
-    line(me, &format!("pid {}, node {}: rsm_get_controller(\"{CTL}\")", std::process::id(), ctl.local_node()), Some(t.elapsed()));
+    line(
+        me,
+        &format!("pid {}, node {}: rsm_get_controller(\"{CTL}\")", std::process::id(), ctl.local_node()),
+        Some(t.elapsed()),
+    );
     let t = Instant::now();
     let seg = ExportSegment::allocate(&ctl, SIZE, ExportFlags::empty())?;
     let acl = [AccessEntry { node: 1, perm: 0o600 }, AccessEntry { node: 2, perm: 0o600 }];
@@ -145,7 +163,15 @@ fn exporter(sock1: &Path, sock2: &Path) -> Result<()> {
     let mut hello = [0u8; 19];
     seg.read_at(0, &mut hello)?;
     let ok = &hello == b"hello from importer";
-    line(me, &format!("reads its memory: {:?} {}", String::from_utf8_lossy(&hello), if ok { "(the importer's direct store)" } else { "(UNEXPECTED)" }), None);
+    line(
+        me,
+        &format!(
+            "reads its memory: {:?} {}",
+            String::from_utf8_lossy(&hello),
+            if ok { "(the importer's direct store)" } else { "(UNEXPECTED)" }
+        ),
+        None,
+    );
     let t = Instant::now();
     seg.signal_post(PostFlags::empty())?;
     line(me, "rsm_intr_signal_post to every importer", Some(t.elapsed()));
@@ -158,7 +184,14 @@ fn exporter(sock1: &Path, sock2: &Path) -> Result<()> {
     let mut chk = vec![0u8; 64 * 1024];
     seg.read_at(65536, &mut chk)?;
     let window_ok = chk.iter().enumerate().all(|(i, &v)| v == (i % 251) as u8);
-    line(me, &format!("the node-2 importer's 64 KiB window is in its memory: {}", if window_ok { "yes, byte for byte" } else { "NO" }), None);
+    line(
+        me,
+        &format!(
+            "the node-2 importer's 64 KiB window is in its memory: {}",
+            if window_ok { "yes, byte for byte" } else { "NO" }
+        ),
+        None,
+    );
     seg.signal_post(PostFlags::empty())?;
     b.relay("waiting for revocation")?;
 
@@ -172,7 +205,11 @@ fn exporter(sock1: &Path, sock2: &Path) -> Result<()> {
     let mut after = [0u8; 16];
     seg.read_at(0, &mut after)?;
     let intact = after == before;
-    line(me, &format!("memory after the node-2 importer's late put: {}", if intact { "unchanged" } else { "CHANGED!" }), None);
+    line(
+        me,
+        &format!("memory after the node-2 importer's late put: {}", if intact { "unchanged" } else { "CHANGED!" }),
+        None,
+    );
     seg.destroy()?;
     line(me, "rsm_memseg_export_destroy", None);
     if !ok || !window_ok || !intact {
@@ -192,7 +229,11 @@ pub(crate) fn importer(socket: &Path, node: u32, segment: u32, remote: bool) -> 
     let t = Instant::now();
     let ctl = Controller::get_at(socket, Some(CTL))?;
     let imp = ImportSegment::connect(&ctl, node, segment, perm::RDWR)?;
-    line(me, &format!("pid {}: rsm_memseg_import_connect(node {node}, {segment:#x}, RDWR)", std::process::id()), Some(t.elapsed()));
+    line(
+        me,
+        &format!("pid {}: rsm_memseg_import_connect(node {node}, {segment:#x}, RDWR)", std::process::id()),
+        Some(t.elapsed()),
+    );
     let bar = imp.init_barrier(BarrierType::Node)?;
 
     if !remote {
@@ -205,7 +246,9 @@ pub(crate) fn importer(socket: &Path, node: u32, segment: u32, remote: bool) -> 
         imp.unmap()?;
     } else {
         match imp.map(perm::RDWR, 0, SIZE) {
-            Err(Error::MapFailed) => line(me, "rsm_memseg_import_map -> RSMERR_MAP_FAILED: tcp0 cannot map remote memory", None),
+            Err(Error::MapFailed) => {
+                line(me, "rsm_memseg_import_map -> RSMERR_MAP_FAILED: tcp0 cannot map remote memory", None)
+            }
             other => bail!("map of a remote segment returned {other:?}"),
         }
     }

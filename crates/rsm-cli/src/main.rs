@@ -5,6 +5,7 @@
 //! `main` resets SIGPIPE with one `libc::signal` call (see `default_sigpipe`).
 #![allow(unsafe_code)]
 
+mod bench;
 mod cluster;
 mod demo;
 mod show;
@@ -54,6 +55,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ClusterCmd,
     },
+    /// Latency and bandwidth of put, get, putv, barriers and signals over loopback and tcp
+    /// (like ucx_perftest). Without options: a standard set on two throwaway local agents.
+    Bench(Box<bench::BenchArgs>),
     /// Start a throwaway two-node cluster and walk through export, publish, import (same
     /// node and across nodes), map, put/get, barriers, signals and revocation, with timings.
     Demo,
@@ -80,8 +84,8 @@ enum Cmd {
 #[derive(Subcommand, Debug)]
 enum ClusterCmd {
     /// Start N agents (node ids 1..N, one `tcp0` controller each on a free port, sockets
-    /// DIR/node<i>.sock, pid files DIR/node<i>.pid, a new cluster key); returns when every
-    /// path is active and prints `node <i> RSM_SOCKET=<path>` per node.
+    /// DIR/nodeN.sock, pid files DIR/nodeN.pid, a new cluster key); returns when every
+    /// path is active and prints `node N RSM_SOCKET=PATH` per node.
     Start {
         /// Number of nodes.
         #[arg(long, default_value_t = 2)]
@@ -89,7 +93,7 @@ enum ClusterCmd {
         /// Directory for sockets, pid files, logs, configuration and key.
         #[arg(long)]
         dir: PathBuf,
-        /// Log filter of the agents (their logs go to DIR/node<i>.log).
+        /// Log filter of the agents (their logs go to DIR/nodeN.log).
         #[arg(long, default_value = "info")]
         log: String,
     },
@@ -124,7 +128,8 @@ fn main() {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RSM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("RSM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -135,6 +140,7 @@ fn main() {
         Cmd::Segments { json } => show::segments(&cli.socket, json),
         Cmd::Stats { json } => show::stats(&cli.socket, json),
         Cmd::Demo => demo::run(),
+        Cmd::Bench(args) => bench::run(*args),
         Cmd::Cluster { cmd: ClusterCmd::Start { nodes, dir, log } } => cluster::start(nodes, &dir, &log).map(|ns| {
             for n in ns {
                 println!("node {} RSM_SOCKET={}", n.id, n.socket.display());

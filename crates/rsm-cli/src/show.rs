@@ -25,7 +25,10 @@ pub(crate) fn info(socket: &Path, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("node {}  (agent pid {}, up {} s, socket {})", st.node, st.pid, st.uptime_s, socket.display());
-    println!("clients {}  exports {} ({} published, {} bytes)  imports {}", st.clients, st.exports, st.published, st.exported_bytes, st.imports);
+    println!(
+        "clients {}  exports {} ({} published, {} bytes)  imports {}",
+        st.clients, st.exports, st.published, st.exported_bytes, st.imports
+    );
     for (n, a) in ctls {
         println!("controller {n}");
         println!("  direct access sizes   {}", das(a.direct_access_sizes));
@@ -34,7 +37,10 @@ pub(crate) fn info(socket: &Path, json: bool) -> Result<()> {
         println!("  max export segment    {}", bytes(a.max_export_segment_size));
         println!("  total export          {}", bytes(a.tot_export_segment_size));
         println!("  max export segments   {}", a.max_export_segments);
-        println!("  max import map        {}", if a.max_import_map_size == 0 { "cannot map".into() } else { bytes(a.max_import_map_size) });
+        println!(
+            "  max import map        {}",
+            if a.max_import_map_size == 0 { "cannot map".into() } else { bytes(a.max_import_map_size) }
+        );
         println!("  total import map      {}", bytes(a.tot_import_map_size));
         println!("  max import segments   {}", a.max_import_segments);
     }
@@ -42,7 +48,8 @@ pub(crate) fn info(socket: &Path, json: bool) -> Result<()> {
 }
 
 fn das(bits: u32) -> String {
-    let v: Vec<&str> = [(1, "8"), (2, "16"), (4, "32"), (8, "64")].iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
+    let v: Vec<&str> =
+        [(1, "8"), (2, "16"), (4, "32"), (8, "64")].iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
     if v.is_empty() { "none".into() } else { format!("{} bit", v.join("/")) }
 }
 
@@ -89,7 +96,10 @@ pub(crate) fn segments(socket: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(&segs)?);
         return Ok(());
     }
-    println!("{:<12} {:<10} {:>10} {:>8} {:>6} {:>6} {:>5} {:>9}  acl", "segment id", "controller", "size", "pid", "uid", "gid", "mode", "importers");
+    println!(
+        "{:<12} {:<10} {:>10} {:>8} {:>6} {:>6} {:>5} {:>9}  acl",
+        "segment id", "controller", "size", "pid", "uid", "gid", "mode", "importers"
+    );
     for s in &segs {
         let id = s.segment_id.map_or("-".to_string(), |i| format!("{i:#x}"));
         let acl = if s.segment_id.is_none() {
@@ -101,7 +111,15 @@ pub(crate) fn segments(socket: &Path, json: bool) -> Result<()> {
         };
         println!(
             "{:<12} {:<10} {:>10} {:>8} {:>6} {:>6} {:>5o} {:>9}  {}",
-            id, s.controller, bytes(s.size), s.creator_pid, s.uid, s.gid, s.mode, s.importers, acl
+            id,
+            s.controller,
+            bytes(s.size),
+            s.creator_pid,
+            s.uid,
+            s.gid,
+            s.mode,
+            s.importers,
+            acl
         );
     }
     if segs.is_empty() {

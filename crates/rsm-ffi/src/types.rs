@@ -336,8 +336,7 @@ impl Default for rsm_barrier_component_t {
 
 impl fmt::Debug for rsm_barrier_component_t {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("rsm_barrier_component_t")
-            .finish_non_exhaustive()
+        f.debug_struct("rsm_barrier_component_t").finish_non_exhaustive()
     }
 }
 
@@ -415,11 +414,7 @@ pub struct rsmapi_barrier_t {
 
 impl Default for rsmapi_barrier_t {
     fn default() -> Self {
-        Self {
-            seg: ptr::null_mut(),
-            gnum: 0,
-            privdata: ptr::null_mut(),
-        }
+        Self { seg: ptr::null_mut(), gnum: 0, privdata: ptr::null_mut() }
     }
 }
 
@@ -435,9 +430,7 @@ pub union rsm_iovec_local_t {
 
 impl Default for rsm_iovec_local_t {
     fn default() -> Self {
-        Self {
-            vaddr: ptr::null_mut(),
-        }
+        Self { vaddr: ptr::null_mut() }
     }
 }
 
@@ -540,11 +533,7 @@ pub struct rsm_connections_hdr_t {
 
 impl Default for rsm_connections_hdr_t {
     fn default() -> Self {
-        Self {
-            cntlr_name: [0; MAXNAMELEN],
-            local_hwaddr: 0,
-            remote_cntlr_count: 0,
-        }
+        Self { cntlr_name: [0; MAXNAMELEN], local_hwaddr: 0, remote_cntlr_count: 0 }
     }
 }
 
@@ -562,12 +551,7 @@ pub struct rsm_remote_cntlr_t {
 
 impl Default for rsm_remote_cntlr_t {
     fn default() -> Self {
-        Self {
-            remote_nodeid: 0,
-            remote_cntlrname: [0; MAXNAMELEN],
-            remote_hwaddr: 0,
-            connection_state: 0,
-        }
+        Self { remote_nodeid: 0, remote_cntlrname: [0; MAXNAMELEN], remote_hwaddr: 0, connection_state: 0 }
     }
 }
 
@@ -591,10 +575,7 @@ pub struct rsm_topology_t {
 
 impl Default for rsm_topology_t {
     fn default() -> Self {
-        Self {
-            topology_hdr: rsm_topology_hdr_t::default(),
-            connections: [ptr::null_mut()],
-        }
+        Self { topology_hdr: rsm_topology_hdr_t::default(), connections: [ptr::null_mut()] }
     }
 }
 
@@ -644,14 +625,7 @@ assert_layout!(rsm_memseg_export_handle_t, size = 8, align = 8);
 assert_layout!(rsm_localmemory_handle_t, size = 8, align = 8);
 assert_layout!(rsmapi_controller_handle_t, size = 8, align = 8);
 
-assert_layout!(
-    rsm_barrier_component_t,
-    size = 8,
-    align = 8,
-    u64 = 0,
-    vp = 0,
-    c = 0
-);
+assert_layout!(rsm_barrier_component_t, size = 8, align = 8, u64 = 0, vp = 0, c = 0);
 assert_layout!(rsm_barrier_t, size = 32, align = 8, comp = 0);
 assert_layout!(
     rsmapi_controller_attr_t,
@@ -667,28 +641,9 @@ assert_layout!(
     attr_tot_import_map_size = 48,
     attr_max_import_segments = 56,
 );
-assert_layout!(
-    rsmapi_access_entry_t,
-    size = 8,
-    align = 4,
-    ae_node = 0,
-    ae_permission = 4
-);
-assert_layout!(
-    rsmapi_barrier_t,
-    size = 24,
-    align = 8,
-    seg = 0,
-    gnum = 8,
-    privdata = 16
-);
-assert_layout!(
-    rsm_iovec_local_t,
-    size = 8,
-    align = 8,
-    handle = 0,
-    vaddr = 0
-);
+assert_layout!(rsmapi_access_entry_t, size = 8, align = 4, ae_node = 0, ae_permission = 4);
+assert_layout!(rsmapi_barrier_t, size = 24, align = 8, seg = 0, gnum = 8, privdata = 16);
+assert_layout!(rsm_iovec_local_t, size = 8, align = 8, handle = 0, vaddr = 0);
 assert_layout!(
     rsm_iovec_t,
     size = 40,
@@ -712,13 +667,7 @@ assert_layout!(
     remote_handle = 32,
     iovec = 40,
 );
-assert_layout!(
-    rsm_topology_hdr_t,
-    size = 8,
-    align = 4,
-    local_nodeid = 0,
-    local_cntlr_count = 4
-);
+assert_layout!(rsm_topology_hdr_t, size = 8, align = 4, local_nodeid = 0, local_cntlr_count = 4);
 assert_layout!(
     rsm_connections_hdr_t,
     size = 272,
@@ -736,20 +685,8 @@ assert_layout!(
     remote_hwaddr = 264,
     connection_state = 272,
 );
-assert_layout!(
-    rsm_connections_t,
-    size = 552,
-    align = 8,
-    hdr = 0,
-    remote_cntlr = 272
-);
-assert_layout!(
-    rsm_topology_t,
-    size = 16,
-    align = 8,
-    topology_hdr = 0,
-    connections = 8
-);
+assert_layout!(rsm_connections_t, size = 552, align = 8, hdr = 0, remote_cntlr = 272);
+assert_layout!(rsm_topology_t, size = 16, align = 8, topology_hdr = 0, connections = 8);
 
 #[cfg(test)]
 mod tests {
@@ -761,14 +698,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     const HEADERS: [(&str, &str); 3] = [
-        (
-            "rsm_common.h",
-            include_str!("../include/sys/rsm/rsm_common.h"),
-        ),
-        (
-            "rsmapi_common.h",
-            include_str!("../include/sys/rsm/rsmapi_common.h"),
-        ),
+        ("rsm_common.h", include_str!("../include/sys/rsm/rsm_common.h")),
+        ("rsmapi_common.h", include_str!("../include/sys/rsm/rsmapi_common.h")),
         ("rsmapi.h", include_str!("../include/rsmapi.h")),
     ];
 
@@ -921,15 +852,10 @@ mod tests {
     /// Evaluates a macro body: a number, a known name, or `(A | B | ...)`.
     fn eval(expr: &str, known: &BTreeMap<String, i128>) -> Option<i128> {
         let e = expr.trim();
-        let e = e
-            .strip_prefix('(')
-            .and_then(|e| e.strip_suffix(')'))
-            .unwrap_or(e);
+        let e = e.strip_prefix('(').and_then(|e| e.strip_suffix(')')).unwrap_or(e);
         e.split('|').try_fold(0i128, |acc, term| {
             let term = term.trim();
-            parse_number(term)
-                .or_else(|| known.get(term).copied())
-                .map(|v| acc | v)
+            parse_number(term).or_else(|| known.get(term).copied()).map(|v| acc | v)
         })
     }
 
@@ -954,12 +880,8 @@ mod tests {
                 if !name.starts_with("RSM") {
                     continue;
                 }
-                let value = eval(body, &found)
-                    .unwrap_or_else(|| panic!("{file}: cannot evaluate {name} = {body}"));
-                assert!(
-                    found.insert(name.to_owned(), value).is_none(),
-                    "{file}: {name} defined twice"
-                );
+                let value = eval(body, &found).unwrap_or_else(|| panic!("{file}: cannot evaluate {name} = {body}"));
+                assert!(found.insert(name.to_owned(), value).is_none(), "{file}: {name} defined twice");
             }
         }
         found
@@ -973,16 +895,10 @@ mod tests {
             assert_eq!(c.get(*name), Some(value), "{name}: C header vs Rust");
         }
         for (name, value) in &c {
-            assert_eq!(
-                rust.get(name.as_str()),
-                Some(value),
-                "{name}: Rust vs C header"
-            );
+            assert_eq!(rust.get(name.as_str()), Some(value), "{name}: Rust vs C header");
         }
         // 46 RSMAPI codes (0..=45) + 35 RSMPI codes (100..=134).
-        let errors = c
-            .keys()
-            .filter(|n| n.starts_with("RSMERR_") || *n == "RSM_SUCCESS");
+        let errors = c.keys().filter(|n| n.starts_with("RSMERR_") || *n == "RSM_SUCCESS");
         assert_eq!(errors.count(), 46 + 35);
     }
 

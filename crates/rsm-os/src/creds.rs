@@ -25,12 +25,7 @@ pub struct PeerCred {
 pub fn peer<Fd: AsFd>(sock: Fd) -> Result<PeerCred, Errno> {
     let c = rustix::net::sockopt::socket_peercred(&sock)?;
     let groups = peer_groups(&sock)?;
-    Ok(PeerCred {
-        pid: c.pid.as_raw_nonzero().get() as u32,
-        uid: c.uid.as_raw(),
-        gid: c.gid.as_raw(),
-        groups,
-    })
+    Ok(PeerCred { pid: c.pid.as_raw_nonzero().get() as u32, uid: c.uid.as_raw(), gid: c.gid.as_raw(), groups })
 }
 
 fn peer_groups<Fd: AsFd>(sock: Fd) -> Result<Vec<u32>, Errno> {
@@ -68,9 +63,7 @@ pub fn umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Umask:"))
-                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            s.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         })
         .unwrap_or(0o022)
 }

@@ -63,10 +63,8 @@ pub fn wait<Fd: AsFd>(fd: Fd, timeout: Option<Duration>) -> Result<bool, Errno> 
                 Some(d - now)
             }
         };
-        let ts = remaining.map(|r| rustix::time::Timespec {
-            tv_sec: r.as_secs() as i64,
-            tv_nsec: i64::from(r.subsec_nanos()),
-        });
+        let ts = remaining
+            .map(|r| rustix::time::Timespec { tv_sec: r.as_secs() as i64, tv_nsec: i64::from(r.subsec_nanos()) });
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         rustix::event::poll(&mut fds, ts.as_ref())?;
     }

@@ -51,7 +51,7 @@ impl GenTable {
         }
         // SAFETY: off+4 <= len (checked above), the mapping is page aligned so the cell is
         // 4-byte aligned, and the mapping lives as long as &self.
-        Some(unsafe { &*self.map.as_ptr().add(off).cast::<AtomicU32>() })
+        Some(unsafe { &*self.map.as_ptr().wrapping_add(off).cast::<AtomicU32>() })
     }
 
     /// Current value of a cell (`None` for an index outside the table).

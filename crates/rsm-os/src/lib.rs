@@ -12,9 +12,9 @@ pub mod creds;
 pub mod event;
 pub mod gentable;
 pub mod mem;
-pub mod poll;
 pub mod memfd;
 pub mod net;
+pub mod poll;
 pub mod uds;
 
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};

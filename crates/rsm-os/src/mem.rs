@@ -78,10 +78,8 @@ impl Mapping {
         }
         // SAFETY: a null hint without MAP_FIXED lets the kernel choose an unused range, so no
         // existing memory is affected.
-        let ptr = unsafe {
-            rustix::mm::mmap(std::ptr::null_mut(), len, prot.flags(), MapFlags::SHARED, fd, offset)
-        }
-        .map_err(map_err)?;
+        let ptr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot.flags(), MapFlags::SHARED, fd, offset) }
+            .map_err(map_err)?;
         Ok(Mapping { ptr: nonnull(ptr), len, prot, owned: true })
     }
 
@@ -115,12 +113,7 @@ impl Mapping {
         }
         // SAFETY: a null hint without MAP_FIXED affects no existing memory.
         let ptr = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
-            )
+            rustix::mm::mmap_anonymous(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
         }?;
         Ok(Mapping { ptr: nonnull(ptr), len, prot: Prot::ReadWrite, owned: true })
     }
@@ -198,14 +191,14 @@ impl Mapping {
     pub fn write_elems<T: Elem>(&self, offset: usize, src: &[T]) -> Result<(), OutOfBounds> {
         let bytes = std::mem::size_of_val(src);
         let dst = self.check(offset, bytes)?;
-        if self.prot != Prot::ReadWrite || !(dst as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        if self.prot != Prot::ReadWrite || (dst as usize) % std::mem::align_of::<T>() != 0 {
             return Err(OutOfBounds);
         }
         let dst = dst.cast::<T>();
         for (i, v) in src.iter().enumerate() {
             // SAFETY: element i lies inside the writable mapping (whole span checked above)
             // and dst is aligned for T (checked above).
-            unsafe { dst.add(i).write_volatile(*v) };
+            unsafe { dst.wrapping_add(i).write_volatile(*v) };
         }
         Ok(())
     }
@@ -214,14 +207,14 @@ impl Mapping {
     pub fn read_elems<T: Elem>(&self, offset: usize, dst: &mut [T]) -> Result<(), OutOfBounds> {
         let bytes = std::mem::size_of_val(dst);
         let src = self.check(offset, bytes)?;
-        if self.prot == Prot::None || !(src as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        if self.prot == Prot::None || (src as usize) % std::mem::align_of::<T>() != 0 {
             return Err(OutOfBounds);
         }
         let src = src.cast::<T>();
         for (i, v) in dst.iter_mut().enumerate() {
             // SAFETY: element i lies inside the readable mapping and src is aligned for T
             // (both checked above).
-            *v = unsafe { src.add(i).read_volatile() };
+            *v = unsafe { src.wrapping_add(i).read_volatile() };
         }
         Ok(())
     }
@@ -235,7 +228,12 @@ impl Mapping {
     ///
     /// `src` must be aligned for `T` and valid for reading `count` items for the duration of
     /// the call. It may overlap this mapping.
-    pub unsafe fn write_from_raw<T: Elem>(&self, offset: usize, src: *const T, count: usize) -> Result<(), OutOfBounds> {
+    pub unsafe fn write_from_raw<T: Elem>(
+        &self,
+        offset: usize,
+        src: *const T,
+        count: usize,
+    ) -> Result<(), OutOfBounds> {
         let bytes = count.checked_mul(std::mem::size_of::<T>()).ok_or(OutOfBounds)?;
         let dst = self.check(offset, bytes)?;
         if self.prot != Prot::ReadWrite || (dst as usize) % std::mem::align_of::<T>() != 0 {
@@ -404,15 +402,8 @@ pub unsafe fn reback_private(addr: NonNull<u8>, len: usize) -> Result<(), Errno>
     let (cptr, _) = copy.leak();
     // SAFETY: cptr..cptr+len is our fresh mapping; the destination range is given up by the
     // caller. mremap moves the pages atomically, so the range is never unmapped.
-    let r = unsafe {
-        rustix::mm::mremap_fixed(
-            cptr.as_ptr().cast(),
-            len,
-            len,
-            MremapFlags::MAYMOVE,
-            addr.as_ptr().cast(),
-        )
-    };
+    let r =
+        unsafe { rustix::mm::mremap_fixed(cptr.as_ptr().cast(), len, len, MremapFlags::MAYMOVE, addr.as_ptr().cast()) };
     if let Err(e) = r {
         // SAFETY: the move failed, so cptr..cptr+len is still our own mapping.
         let _ = unsafe { rustix::mm::munmap(cptr.as_ptr().cast(), len) };

@@ -1,4 +1,4 @@
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// Version byte at the start of every frame.
 pub const VERSION: u8 = 1;
@@ -37,8 +37,7 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
     if v != VERSION {
         return Err(DecodeError::Version(v));
     }
-    let (msg, rest) =
-        postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (msg, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing(rest.len()));
     }

@@ -2,8 +2,8 @@
 //! corpus entry also runs in the normal test suite. Each body panics only on a real bug:
 //! a decoded message that does not re-encode to an equal message, or a decoder panic.
 
-use crate::data::{Header, HEADER_LEN};
-use crate::{decode, encode, link, LinkMsg, Request, Response};
+use crate::data::{HEADER_LEN, Header};
+use crate::{LinkMsg, Request, Response, decode, encode, link};
 
 /// Client → agent requests.
 pub fn decode_request(data: &[u8]) {

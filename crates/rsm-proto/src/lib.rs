@@ -17,6 +17,6 @@ pub mod fuzzing;
 pub mod link;
 mod msg;
 
-pub use codec::{decode, encode, DecodeError, VERSION};
-pub use link::{frame_link, LinkMsg, MAX_LINK_FRAME, NONCE_LEN};
+pub use codec::{DecodeError, VERSION, decode, encode};
+pub use link::{LinkMsg, MAX_LINK_FRAME, NONCE_LEN, frame_link};
 pub use msg::*;

@@ -285,7 +285,7 @@ pub enum Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode, encode, DecodeError};
+    use crate::{DecodeError, decode, encode};
     use proptest::prelude::*;
 
     fn acl() -> impl Strategy<Value = Vec<AclEntry>> {
@@ -299,15 +299,22 @@ mod tests {
             Just(Request::Topology),
             (".{0,20}", any::<u64>(), any::<u32>(), any::<u32>())
                 .prop_map(|(controller, size, flags, mode)| Request::ExportCreate { controller, size, flags, mode }),
-            (any::<u64>(), any::<u32>(), acl()).prop_map(|(export, segment_id, acl)| Request::ExportPublish { export, segment_id, acl }),
+            (any::<u64>(), any::<u32>(), acl()).prop_map(|(export, segment_id, acl)| Request::ExportPublish {
+                export,
+                segment_id,
+                acl
+            }),
             (any::<u64>(), acl()).prop_map(|(export, acl)| Request::ExportRepublish { export, acl }),
             any::<u64>().prop_map(|export| Request::ExportUnpublish { export }),
             any::<u64>().prop_map(|export| Request::ExportDestroy { export }),
-            (any::<u64>(), any::<bool>()).prop_map(|(export, no_accumulate)| Request::ExportPost { export, no_accumulate }),
-            (".{0,20}", any::<u32>(), any::<u32>(), any::<u32>())
-                .prop_map(|(controller, node, segment_id, perm)| Request::ImportConnect { controller, node, segment_id, perm }),
+            (any::<u64>(), any::<bool>())
+                .prop_map(|(export, no_accumulate)| Request::ExportPost { export, no_accumulate }),
+            (".{0,20}", any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(controller, node, segment_id, perm)| {
+                Request::ImportConnect { controller, node, segment_id, perm }
+            }),
             any::<u64>().prop_map(|import| Request::ImportDisconnect { import }),
-            (any::<u64>(), any::<bool>()).prop_map(|(import, no_accumulate)| Request::ImportPost { import, no_accumulate }),
+            (any::<u64>(), any::<bool>())
+                .prop_map(|(import, no_accumulate)| Request::ImportPost { import, no_accumulate }),
             Just(Request::Status),
             Just(Request::Segments),
         ]

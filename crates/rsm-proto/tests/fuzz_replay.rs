@@ -5,7 +5,7 @@
 
 use rsm_proto::data::{Header, Op};
 use rsm_proto::fuzzing;
-use rsm_proto::{encode, frame_link, AclEntry, LinkMsg, RemoteAccess, Request, Response};
+use rsm_proto::{AclEntry, LinkMsg, RemoteAccess, Request, Response, encode, frame_link};
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> PathBuf {
@@ -96,7 +96,15 @@ fn links() -> Vec<LinkMsg> {
         LinkMsg::Proof { mac: vec![4; 32] },
         LinkMsg::Ping { seq: 1 },
         LinkMsg::Pong { seq: 1 },
-        LinkMsg::Connect { req: 1, import: 2, segment_id: 0x80000000, perm: 0o600, uid: 1000, gid: 1000, groups: vec![27] },
+        LinkMsg::Connect {
+            req: 1,
+            import: 2,
+            segment_id: 0x80000000,
+            perm: 0o600,
+            uid: 1000,
+            gid: 1000,
+            groups: vec![27],
+        },
         LinkMsg::Granted { req: 1, remote: 3, ticket: vec![9; 16], size: 4096, rights: 0o400 },
         LinkMsg::Refused { req: 1, code: 27 },
         LinkMsg::Disconnect { remote: 3 },

@@ -9,7 +9,7 @@
 //! messages, each `[len: u8][flags: u8][len bytes]`; flag bit 0 attaches a fresh memfd of
 //! the witness's size (sealed or not by bit 1), bit 2 attaches an eventfd.
 
-use rsm::{perm, AccessEntry, ExportFlags, ExportSegment, ImportSegment};
+use rsm::{AccessEntry, ExportFlags, ExportSegment, ImportSegment, perm};
 use rsm_os::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -65,7 +65,11 @@ fn attach(flags: u8) -> Vec<OwnedFd> {
 pub fn agent_session(data: &[u8]) {
     let w = world().lock().unwrap_or_else(|p| p.into_inner());
     if let Ok(sock) = rsm_os::uds::connect(&w.socket) {
-        let _ = rustix::net::sockopt::set_socket_timeout(&sock, rustix::net::sockopt::Timeout::Recv, Some(Duration::from_millis(200)));
+        let _ = rustix::net::sockopt::set_socket_timeout(
+            &sock,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_millis(200)),
+        );
         let mut rest = data;
         if let Some((&first, r)) = rest.split_first() {
             rest = r;

@@ -30,7 +30,7 @@ pub fn bin_dir() -> PathBuf {
         let release = dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--bins"]);
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
         if release {
             cmd.arg("--release");
         }
@@ -64,7 +64,9 @@ pub fn is_root() -> bool {
 fn rsm_uid() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(u32::MAX)
 }
 
@@ -125,6 +127,25 @@ impl TestAgent {
     /// Starts an agent with its socket and config in `dir`; `config` lines are added to its
     /// configuration file.
     pub fn start_in(node_id: u32, dir: &Path, config: &[&str]) -> TestAgent {
+        TestAgent::spawn_in(node_id, dir, config, &[])
+    }
+
+    /// As [`TestAgent::start_with`], for measuring the agent's footprint ([`TestAgent::maps`],
+    /// [`TestAgent::rss_kib`]) exactly: glibc's allocator caches, which keep a varying number
+    /// of mappings depending on how many client threads happened to overlap (malloc arenas,
+    /// cached thread stacks), are turned off, so that any mapping left over is a real leak.
+    pub fn start_for_leak_checks(node_id: u32, config: &[&str]) -> TestAgent {
+        let tmp = tempfile::Builder::new().prefix("rsm-test-").tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let tunables = ("GLIBC_TUNABLES", "glibc.malloc.arena_max=1:glibc.pthread.stack_cache_size=0");
+        let mut a = TestAgent::spawn_in(node_id, &dir, config, &[tunables]);
+        a._tmp = Some(tmp);
+        a
+    }
+
+    fn spawn_in(node_id: u32, dir: &Path, config: &[&str], env: &[(&str, &str)]) -> TestAgent {
         let socket = dir.join(format!("node{node_id}.sock"));
         let cfg = dir.join(format!("node{node_id}.toml"));
         let mut text = format!("node_id = {node_id}\nsocket = \"{}\"\n", socket.display());
@@ -140,12 +161,14 @@ impl TestAgent {
             .env_remove("RSM_SOCKET")
             .env_remove("RSM_NODE_ID")
             .env("RSM_LOG", std::env::var("RSM_LOG").unwrap_or_else(|_| "debug".into()))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn rsmd");
-        let mut a = TestAgent { child: Some(child), node_id, socket: socket.clone(), dir: dir.to_path_buf(), _tmp: None };
+        let mut a =
+            TestAgent { child: Some(child), node_id, socket: socket.clone(), dir: dir.to_path_buf(), _tmp: None };
         wait_until(Duration::from_secs(10), "rsmd to listen", || {
             if let Some(Ok(Some(st))) = a.child.as_mut().map(Child::try_wait) {
                 panic!("rsmd exited during start-up ({st}):\n{}", a.log());
@@ -257,7 +280,9 @@ impl Drop for TestAgent {
 fn status_field(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.split_whitespace().next()?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -357,10 +382,19 @@ impl Puppet {
     }
 
     fn start(mut cmd: Command, socket: &Path, who: Option<&Identity>) -> Puppet {
-        cmd.env("RSM_SOCKET", socket).env("RSM_QUIET", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env("RSM_SOCKET", socket)
+            .env("RSM_QUIET", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if let Some(w) = who {
             let groups: Vec<String> = w.groups.iter().map(u32::to_string).collect();
-            cmd.arg("--uid").arg(w.uid.to_string()).arg("--gid").arg(w.gid.to_string()).arg("--groups").arg(groups.join(","));
+            cmd.arg("--uid")
+                .arg(w.uid.to_string())
+                .arg("--gid")
+                .arg(w.gid.to_string())
+                .arg("--groups")
+                .arg(groups.join(","));
         }
         let mut child = cmd.spawn().expect("spawn puppet");
         let stdin = child.stdin.take().expect("stdin");
@@ -372,11 +406,23 @@ impl Puppet {
 
     /// Runs one command and returns the answer line.
     pub fn cmd(&mut self, line: &str) -> String {
+        self.send(line);
+        let out = self.reply();
+        assert!(!out.is_empty(), "puppet died while running `{line}`");
+        out
+    }
+
+    /// Sends one command without waiting for its answer (see [`Puppet::reply`]), e.g. to
+    /// signal the puppet while it blocks.
+    pub fn send(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").expect("puppet stdin");
         self.stdin.flush().expect("flush");
+    }
+
+    /// Reads the answer to the oldest command not answered yet (empty if the puppet died).
+    pub fn reply(&mut self) -> String {
         let mut out = String::new();
         self.stdout.read_line(&mut out).expect("puppet stdout");
-        assert!(!out.is_empty(), "puppet died while running `{line}`");
         out.trim_end().to_string()
     }
 
@@ -485,7 +531,10 @@ impl TestCluster {
 
     /// Pid of the agent of node `id`.
     pub fn pid(&self, id: u32) -> u32 {
-        std::fs::read_to_string(self.dir.path().join(format!("node{id}.pid"))).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        std::fs::read_to_string(self.dir.path().join(format!("node{id}.pid")))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// The log of node `id`.
@@ -501,6 +550,190 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        let _ = Command::new(rsmctl_bin()).args(["cluster", "stop", "--dir"]).arg(self.dir.path()).stdout(Stdio::null()).status();
+        let _ = Command::new(rsmctl_bin())
+            .args(["cluster", "stop", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift64*): the same on every call, so a puppet
+/// can put them and the test can check them (or the other way round).
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    if x == 0 {
+        x = 1;
+    }
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Whether process `pid` is gone (or a zombie: dead, its descriptors closed, not yet reaped).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// The state letter of process `pid` in `/proc/PID/stat` (`R`, `S`, `T` stopped, `Z`...; `?`
+/// when it is gone).
+pub fn process_state(pid: u32) -> char {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().and_then(|r| r.trim_start().chars().next()))
+        .unwrap_or('?')
+}
+
+impl Puppet {
+    /// A builder for a puppet talking to the agent listening on `socket` (e.g. one node of a
+    /// [`TestCluster`]).
+    pub fn at(socket: &Path) -> PuppetBuilder {
+        PuppetBuilder { socket: socket.to_path_buf(), who: None, env: Vec::new(), wrapper: Vec::new() }
+    }
+}
+
+impl TestCluster {
+    /// The cluster configuration file every agent reads (`DIR/cluster.toml`).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("cluster.toml")
+    }
+
+    /// The parsed cluster configuration.
+    pub fn config(&self) -> rsmd::Config {
+        let p = self.config_path();
+        let text = std::fs::read_to_string(&p).expect("read cluster.toml");
+        rsmd::Config::parse(&text, &p).expect("parse cluster.toml")
+    }
+
+    /// The address controller `ctl` of node `id` listens on.
+    pub fn addr(&self, id: u32, ctl: &str) -> std::net::SocketAddr {
+        let cfg = self.config();
+        let n = cfg.nodes.iter().find(|n| n.id == id).unwrap_or_else(|| panic!("node {id} not in cluster.toml"));
+        n.controllers.get(ctl).unwrap_or_else(|| panic!("node {id} has no {ctl}")).parse().expect("controller address")
+    }
+
+    /// The state of the path from node `from` to node `to` on `tcp0` as `from` reports it
+    /// (0: not listed; 1 down; 3 active). 0 too when `from`'s agent does not answer.
+    pub fn path_state(&self, from: u32, to: u32) -> u32 {
+        rsm::topology_at(self.socket(from))
+            .ok()
+            .and_then(|t| {
+                t.controllers.iter().find(|c| c.name == "tcp0")?.remotes.iter().find(|r| r.node == to).map(|r| r.state)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until `from` reports `state` for its path to `to`; panics after `timeout`.
+    /// Returns how long it took.
+    pub fn wait_path_state(&self, from: u32, to: u32, state: u32, timeout: Duration) -> Duration {
+        let t0 = Instant::now();
+        wait_until(timeout, &format!("node {from} to report its path to node {to} in state {state}"), || {
+            self.path_state(from, to) == state
+        });
+        t0.elapsed()
+    }
+
+    /// SIGKILLs the agent of node `id` and waits until it is dead (its sockets closed).
+    pub fn kill_node(&self, id: u32) {
+        let pid = self.pid(id);
+        assert!(pid != 0, "node {id} has no pid file");
+        send_signal(pid, libc::SIGKILL);
+        wait_until(Duration::from_secs(5), "the killed agent to die", || process_gone(pid));
+        let _ = std::fs::remove_file(self.dir.path().join(format!("node{id}.pid")));
+    }
+
+    /// Starts the agent of node `id` again with the same command line as `rsmctl cluster
+    /// start` (same configuration, node id, socket), and waits until it serves its socket.
+    pub fn restart_node(&self, id: u32) {
+        self.restart_node_with(id, &self.config_path());
+    }
+
+    /// As [`TestCluster::restart_node`], with another configuration file.
+    pub fn restart_node_with(&self, id: u32, config: &Path) {
+        let dir = self.dir.path();
+        let pid_file = dir.join(format!("node{id}.pid"));
+        let _ = std::fs::remove_file(&pid_file);
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("node{id}.log"))).expect("log");
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new(rsmd_bin())
+            .arg("--config")
+            .arg(config)
+            .arg("--node-id")
+            .arg(id.to_string())
+            .arg("--socket")
+            .arg(self.socket(id))
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .env("RSM_LOG", "debug")
+            .env_remove("RSM_SOCKET")
+            .env_remove("RSM_NODE_ID")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("spawn rsmd");
+        let pid = child.id();
+        // Reaped by this thread when it ends (`rsmctl cluster stop` or a kill), so it never
+        // lingers as a zombie of the test.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        wait_until(Duration::from_secs(10), "the restarted agent to write its pid file", || {
+            assert!(!process_gone(pid), "the restarted agent of node {id} exited:\n{}", self.log(id));
+            pid_file.exists()
+        });
+    }
+
+    /// The export segments of node `id` (the `Segments` request).
+    pub fn segments_of(&self, id: u32) -> Vec<rsm::admin::SegmentInfo> {
+        rsm::admin::segments(self.socket(id)).expect("agent segments")
+    }
+
+    /// The status and counters of node `id`'s agent.
+    pub fn status_of(&self, id: u32) -> rsm::admin::AgentStatus {
+        rsm::admin::status(self.socket(id)).expect("agent status")
+    }
+
+    /// Sends `sig` to the agent of node `id` (e.g. `SIGSTOP`/`SIGCONT` to freeze it).
+    pub fn signal_node(&self, id: u32, sig: i32) {
+        send_signal(self.pid(id), sig);
+    }
+
+    /// Freezes the agent of node `id` (SIGSTOP) and waits until it is stopped: from then on it
+    /// answers nothing, as if its cable were pulled.
+    pub fn freeze_node(&self, id: u32) {
+        let pid = self.pid(id);
+        send_signal(pid, libc::SIGSTOP);
+        wait_until(Duration::from_secs(5), "the agent to stop", || process_state(pid) == 'T');
+    }
+
+    /// Thaws an agent frozen by [`TestCluster::freeze_node`].
+    pub fn thaw_node(&self, id: u32) {
+        send_signal(self.pid(id), libc::SIGCONT);
+    }
+
+    /// A puppet on node `id` whose controller is `tcp0`.
+    pub fn puppet(&self, id: u32) -> Puppet {
+        let mut p = Puppet::at(self.socket(id)).spawn();
+        p.ok("ctl tcp0");
+        p
+    }
+
+    /// A puppet on node `id` running as another user (needs root), controller `tcp0`.
+    pub fn puppet_as(&self, id: u32, who: &Identity) -> Puppet {
+        let mut p = Puppet::at(self.socket(id)).user(who).spawn();
+        p.ok("ctl tcp0");
+        p
     }
 }

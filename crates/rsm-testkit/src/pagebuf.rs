@@ -70,7 +70,7 @@ impl PageBuf {
         assert!(off.checked_add(src.len()).is_some_and(|e| e <= self.len), "PageBuf::write out of range");
         // SAFETY: the span is inside the mapping (checked above), which stays mapped and
         // writable for the life of self (module invariant); src is a distinct Rust slice.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().add(off), src.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().wrapping_add(off), src.len()) };
     }
 
     /// Copies bytes of the buffer at `off` into `dst` (panics outside the buffer).
@@ -78,7 +78,7 @@ impl PageBuf {
         assert!(off.checked_add(dst.len()).is_some_and(|e| e <= self.len), "PageBuf::read out of range");
         // SAFETY: the span is inside the readable mapping (checked above, module invariant);
         // dst is an exclusive Rust slice that cannot overlap memory reached by pointer only.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), dst.as_mut_ptr(), dst.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().wrapping_add(off), dst.as_mut_ptr(), dst.len()) };
     }
 
     /// `n` bytes at `off`.

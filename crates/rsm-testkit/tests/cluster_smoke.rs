@@ -1,4 +1,4 @@
-use rsm::{perm, AccessEntry, BarrierMode, BarrierType, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags};
+use rsm::{AccessEntry, BarrierMode, BarrierType, Error, ExportFlags, ExportSegment, ImportSegment, PostFlags, perm};
 use rsm_testkit::TestCluster;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! stable toolchain: hostile client sessions must never crash the agent or disturb another
 //! client's published segment (see `rsm_testkit::fuzzing`).
 
-use rsm_proto::{encode, AclEntry, Request};
+use rsm_proto::{AclEntry, Request, encode};
 use rsm_testkit::fuzzing::agent_session;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +40,14 @@ fn seeds() -> Vec<Vec<u8>> {
         session(&[
             (Request::ExportCreate { controller: "loopback".into(), size: 8192, flags: 1, mode: 0o644 }, 0),
             (Request::ExportPublish { export: 2, segment_id: 0, acl: vec![] }, 3 | 4),
-            (Request::ExportPublish { export: 2, segment_id: 0x700000, acl: vec![AclEntry { node: 5, perm: 0o600 }] }, 1),
+            (
+                Request::ExportPublish {
+                    export: 2,
+                    segment_id: 0x700000,
+                    acl: vec![AclEntry { node: 5, perm: 0o600 }],
+                },
+                1,
+            ),
         ]),
         // Attacks on the witness: its export (id 1), its segment id.
         session(&[

@@ -1,4 +1,4 @@
-use rsm::{perm, AccessEntry, BarrierType, ExportFlags, ExportSegment, ImportSegment};
+use rsm::{AccessEntry, BarrierType, ExportFlags, ExportSegment, ImportSegment, perm};
 use rsm_testkit::TestAgent;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Controllers: the interconnects a node reaches other nodes through.
 
 use crate::error::{Error, Result};
-use crate::node::{self, lock, Node};
+use crate::node::{self, Node, lock};
 use rsm_proto::{Request, Response};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,6 @@
 //! bounds-checked `Mapping` methods.
 #![allow(unsafe_code)]
 
-
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::perm;
@@ -75,7 +74,10 @@ pub struct ExportSegment {
 
 impl std::fmt::Debug for ExportSegment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExportSegment").field("export_id", &self.inner.export_id).field("size", &self.inner.size).finish()
+        f.debug_struct("ExportSegment")
+            .field("export_id", &self.inner.export_id)
+            .field("size", &self.inner.size)
+            .finish()
     }
 }
 
@@ -143,7 +145,12 @@ impl ExportSegment {
     /// (over the limit), [`Error::InsufficientMem`], [`Error::InsufficientResources`],
     /// [`Error::BadAddr`] (range not mapped).
     #[doc(alias = "rsm_memseg_export_create")]
-    pub unsafe fn create(ctl: &Controller, addr: NonNull<u8>, size: usize, flags: ExportFlags) -> Result<ExportSegment> {
+    pub unsafe fn create(
+        ctl: &Controller,
+        addr: NonNull<u8>,
+        size: usize,
+        flags: ExportFlags,
+    ) -> Result<ExportSegment> {
         if size == 0 {
             return Err(Error::BadLength);
         }
@@ -176,10 +183,18 @@ impl ExportSegment {
         Ok(())
     }
 
-    fn register(ctl: &Controller, size: usize, flags: ExportFlags, region: Mapping, allocated: bool, memfd: OwnedFd) -> Result<ExportSegment> {
+    fn register(
+        ctl: &Controller,
+        size: usize,
+        flags: ExportFlags,
+        region: Mapping,
+        allocated: bool,
+        memfd: OwnedFd,
+    ) -> Result<ExportSegment> {
         let counter = Counter::new()?;
         let mode = 0o777 & !rsm_os::creds::umask();
-        let req = Request::ExportCreate { controller: ctl.name().to_string(), size: size as u64, flags: flags.bits(), mode };
+        let req =
+            Request::ExportCreate { controller: ctl.name().to_string(), size: size as u64, flags: flags.bits(), mode };
         let export_id = match ctl.node().call(&req, &[]) {
             Ok((Response::ExportCreated { export }, _)) => export,
             Ok(_) => Err(Error::InternalError)?,
@@ -352,7 +367,10 @@ impl ExportSegment {
         }
         self.check_creator()?;
         validate_acl(acl, self.inner.ctl.is_loopback(), self.inner.ctl.local_node())?;
-        self.inner.ctl.node().call(&Request::ExportRepublish { export: self.inner.export_id, acl: acl.to_vec() }, &[])?;
+        self.inner
+            .ctl
+            .node()
+            .call(&Request::ExportRepublish { export: self.inner.export_id, acl: acl.to_vec() }, &[])?;
         Ok(())
     }
 
@@ -527,7 +545,10 @@ impl ExportSegment {
             return Ok(());
         }
         drop(st);
-        let req = Request::ExportPost { export: self.inner.export_id, no_accumulate: flags.contains(PostFlags::NO_ACCUMULATE) };
+        let req = Request::ExportPost {
+            export: self.inner.export_id,
+            no_accumulate: flags.contains(PostFlags::NO_ACCUMULATE),
+        };
         self.inner.ctl.node().call(&req, &[])?;
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! caller names (`RSM_MAP_FIXED`); the caller promises the range holds nothing in use.
 #![allow(unsafe_code)]
 
-
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::perm;
@@ -16,7 +15,7 @@ use rsm_os::mem::{Elem, Mapping, Prot};
 use rsm_os::{AsFd, OwnedFd};
 use rsm_proto::{Request, Response};
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -345,8 +344,10 @@ impl ImportSegment {
         }
         let Transport::Local { memfd, .. } = &self.inner.transport else {
             // A segment on another node cannot be mapped through a network controller (its
-            // attributes say so: max_import_map_size is 0).
-            return Err(Error::MapFailed);
+            // attributes say so: max_import_map_size is 0). A revocation the data connection
+            // already reported (before the local agent bumped the cell) is still CONN_ABORTED.
+            let seen = matches!(&self.inner.transport, Transport::Remote(rc) if rc.revoked());
+            return Err(if seen { Error::ConnAborted } else { Error::MapFailed });
         };
         let prot = if perm & perm::WRITE != 0 {
             Prot::ReadWrite
@@ -480,13 +481,12 @@ impl ImportSegment {
         if inner.rights & needed == 0 {
             return Err(Error::PermDenied);
         }
-        if offset < m.offset || offset - m.offset > m.len || (bytes > 0 && offset - m.offset == m.len) {
+        // Any byte outside an explicit window is BAD_OFFSET; past the end of the segment
+        // (implicit whole-segment mapping) it is BAD_LENGTH (RSMAPI 3.7, "Bounds").
+        let rel = offset.checked_sub(m.offset).filter(|rel| rel.checked_add(bytes).is_some_and(|end| end <= m.len));
+        let Some(rel) = rel else {
             return Err(if m.implicit { Error::BadLength } else { Error::BadOffset });
-        }
-        let rel = offset - m.offset;
-        if rel.checked_add(bytes).is_none_or(|end| end > m.len) {
-            return Err(Error::BadLength);
-        }
+        };
         let implicit = inner.mode.load(Ordering::Relaxed) == BarrierMode::Implicit as u8;
         if implicit {
             if inner.barrier.load(Ordering::Relaxed) == 0 {
@@ -580,12 +580,19 @@ impl ImportSegment {
     /// # Errors
     ///
     /// In the RSMAPI order: [`Error::BadSegHndl`] (disconnected), implicit-mapping errors,
-    /// [`Error::PermDenied`] (no write right), [`Error::BadOffset`] (outside an explicit
-    /// mapping's window) or [`Error::BadLength`] (past the end), then in implicit mode
+    /// [`Error::PermDenied`] (no write right), [`Error::BadOffset`] (not entirely inside an
+    /// explicit mapping's window) or [`Error::BadLength`] (past the end), then in implicit mode
     /// [`Error::BarrierUninitialized`] and [`Error::ConnAborted`].
     #[doc(alias = "rsm_memseg_import_put")]
     pub fn put(&self, offset: usize, src: &[u8]) -> Result<()> {
-        self.access(offset, src.len(), 1, true, |m, at| m.write_at(at, src), |rc, ack, rv| rc.put(offset, src, 1, ack, rv))
+        self.access(
+            offset,
+            src.len(),
+            1,
+            true,
+            |m, at| m.write_at(at, src),
+            |rc, ack, rv| rc.put(offset, src, 1, ack, rv),
+        )
     }
 
     /// Copies bytes of the segment at `offset` into `dst` (`rsm_memseg_import_get`).
@@ -614,23 +621,36 @@ impl ImportSegment {
 
     fn put_elems<T: Elem>(&self, offset: usize, src: &[T]) -> Result<()> {
         let w = std::mem::size_of::<T>();
-        self.access(offset, std::mem::size_of_val(src), w, true, |m, at| m.write_elems(at, src), |rc, ack, rv| {
-            rc.put(offset, &rsm_os::mem::elems_to_bytes(src), w, ack, rv)
-        })
+        self.access(
+            offset,
+            std::mem::size_of_val(src),
+            w,
+            true,
+            |m, at| m.write_elems(at, src),
+            |rc, ack, rv| rc.put(offset, &rsm_os::mem::elems_to_bytes(src), w, ack, rv),
+        )
     }
 
     fn get_elems<T: Elem>(&self, offset: usize, dst: &mut [T]) -> Result<()> {
         let w = std::mem::size_of::<T>();
         let n = dst.len();
+        let len = std::mem::size_of_val(dst);
         let p = dst.as_mut_ptr();
-        self.access(offset, std::mem::size_of_val(dst), w, false, |m, at| m.read_elems(at, dst), |rc, _, rv| {
-            let mut bytes = vec![0u8; n * w];
-            rc.get(offset, &mut bytes, w, rv)?;
-            // SAFETY: `dst` was only lent to the local closure, which this path does not run;
-            // p..p+n is the caller's exclusive slice.
-            rsm_os::mem::bytes_to_elems(&bytes, unsafe { std::slice::from_raw_parts_mut(p, n) });
-            Ok(())
-        })
+        self.access(
+            offset,
+            len,
+            w,
+            false,
+            |m, at| m.read_elems(at, dst),
+            |rc, _, rv| {
+                let mut bytes = vec![0u8; len];
+                rc.get(offset, &mut bytes, w, rv)?;
+                // SAFETY: `dst` was only lent to the local closure, which this path does not run;
+                // p..p+n is the caller's exclusive slice.
+                rsm_os::mem::bytes_to_elems(&bytes, unsafe { std::slice::from_raw_parts_mut(p, n) });
+                Ok(())
+            },
+        )
     }
 
     /// Stores `count` items read from `src` at `offset`: the raw-pointer form of
@@ -778,7 +798,14 @@ impl ImportSegment {
     }
 
     /// Copies between the segment and a registered local buffer (for putv/getv).
-    pub(crate) fn copy_local(&self, offset: usize, local: &Mapping, local_off: usize, len: usize, put: bool) -> Result<()> {
+    pub(crate) fn copy_local(
+        &self,
+        offset: usize,
+        local: &Mapping,
+        local_off: usize,
+        len: usize,
+        put: bool,
+    ) -> Result<()> {
         if local_off.checked_add(len).is_none_or(|e| e > local.len()) {
             return Err(Error::BadLength);
         }
@@ -788,7 +815,11 @@ impl ImportSegment {
             1,
             put,
             |m, at| {
-                if put { Mapping::copy_between(local, local_off, m, at, len) } else { Mapping::copy_between(m, at, local, local_off, len) }
+                if put {
+                    Mapping::copy_between(local, local_off, m, at, len)
+                } else {
+                    Mapping::copy_between(m, at, local, local_off, len)
+                }
             },
             |rc, ack, rv| {
                 let mut v = vec![0u8; len];
@@ -821,10 +852,15 @@ impl ImportSegment {
             Transport::Local { .. } if no_acc => {
                 // The agent is the one poster that checks before adding, which makes the check
                 // and the add one step.
-                self.inner.ctl.node().call(&Request::ImportPost { import: self.inner.import_id, no_accumulate: true }, &[])?;
+                self.inner
+                    .ctl
+                    .node()
+                    .call(&Request::ImportPost { import: self.inner.import_id, no_accumulate: true }, &[])?;
                 Ok(())
             }
-            Transport::Local { export_event, .. } => rsm_os::event::post(export_event).map_err(crate::signal::errno_to_error),
+            Transport::Local { export_event, .. } => {
+                rsm_os::event::post(export_event).map_err(crate::signal::errno_to_error)
+            }
         }
     }
 

@@ -65,16 +65,18 @@ mod sg;
 mod signal;
 mod topology;
 
-pub use controller::{canonical_name, Controller, ControllerAttr, DAS16, DAS32, DAS64, DAS8};
+pub use controller::{Controller, ControllerAttr, DAS8, DAS16, DAS32, DAS64, canonical_name};
 pub use error::{Error, Result};
-pub use export::{AccessEntry, ExportFlags, ExportSegment, DLPI_ID_END, MAX_ACL, MAX_NODE, USER_APP_ID_BASE};
+pub use export::{AccessEntry, DLPI_ID_END, ExportFlags, ExportSegment, MAX_ACL, MAX_NODE, USER_APP_ID_BASE};
 pub use import::{Barrier, BarrierMode, BarrierType, ImportSegment, MapAt};
-pub use node::{default_socket, DEFAULT_SOCKET};
-pub use segmentid::{default_path as segmentid_default_path, segmentid_range, segmentid_range_in, DEFAULT_PATH as SEGMENTID_DEFAULT_PATH};
-pub use sg::{IoVec, Local, LocalMemory, RawBuf, SgError, MAX_SGIOREQS};
+pub use node::{DEFAULT_SOCKET, default_socket};
 pub use rsm_os::mem::Elem;
-pub use signal::{timeout_ms, wait_pollfd, PollFd, PostFlags, POLLRDNORM};
-pub use topology::{topology, topology_at, LocalController, RemoteController, Topology, CONNECTION_ACTIVE};
+pub use segmentid::{
+    DEFAULT_PATH as SEGMENTID_DEFAULT_PATH, default_path as segmentid_default_path, segmentid_range, segmentid_range_in,
+};
+pub use sg::{IoVec, Local, LocalMemory, MAX_SGIOREQS, RawBuf, SgError};
+pub use signal::{POLLRDNORM, PollFd, PostFlags, timeout_ms, wait_pollfd};
+pub use topology::{CONNECTION_ACTIVE, LocalController, RemoteController, Topology, topology, topology_at};
 
 /// Access rights (`RSM_PERM_*`).
 pub mod perm {

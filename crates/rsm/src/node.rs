@@ -13,7 +13,10 @@ pub const DEFAULT_SOCKET: &str = "/run/rsm/rsmd.sock";
 
 /// The agent socket this process uses: `RSM_SOCKET`, else [`DEFAULT_SOCKET`].
 pub fn default_socket() -> PathBuf {
-    std::env::var_os("RSM_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+    std::env::var_os("RSM_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
 struct Conn {
@@ -45,7 +48,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn hello(socket: &Path) -> std::result::Result<(OwnedFd, u32, OwnedFd), String> {
-    let fd = rsm_os::uds::connect(socket).map_err(|e| format!("cannot connect to rsmd at {}: {e}", socket.display()))?;
+    let fd =
+        rsm_os::uds::connect(socket).map_err(|e| format!("cannot connect to rsmd at {}: {e}", socket.display()))?;
     let frame = rsm_proto::encode(&Request::Hello { version: rsm_proto::VERSION });
     rsm_os::uds::send(&fd, &frame, &[]).map_err(|e| format!("rsmd at {}: {e}", socket.display()))?;
     let mut buf = Vec::new();

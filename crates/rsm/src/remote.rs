@@ -50,8 +50,24 @@ enum Fail {
     Broken,
 }
 
+/// How long a connection that broke (end of stream, reset) waits for a revocation to show
+/// before it counts as a transfer failure: an exporting agent that dies closes its connections
+/// at once, but the local agent bumps the generation cell only when it marks the path down,
+/// a heartbeat or so later. Without the wait, the close after an agent's death would report
+/// `RSMERR_BARRIER_FAILURE` (retry) instead of `RSMERR_CONN_ABORTED` (reconnect).
+const SETTLE: Duration = Duration::from_secs(1);
+
 fn io_fail(revoked: &dyn Fn() -> bool) -> Fail {
-    if revoked() { Fail::Revoked } else { Fail::Broken }
+    let t0 = Instant::now();
+    loop {
+        if revoked() {
+            return Fail::Revoked;
+        }
+        if t0.elapsed() >= SETTLE {
+            return Fail::Broken;
+        }
+        std::thread::sleep(SLICE);
+    }
 }
 
 fn write_all(s: &mut TcpStream, mut buf: &[u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
@@ -139,8 +155,18 @@ fn width_flag(width: usize) -> u8 {
 impl RemoteConn {
     /// Opens the data connection (so that a connect fails early when the exporting node
     /// cannot be reached).
-    pub(crate) fn open(addr: String, import_ref: u64, ticket: Vec<u8>, revoked: &dyn Fn() -> bool) -> Result<RemoteConn> {
-        let c = RemoteConn { addr, import_ref, ticket, state: Mutex::new(State { stream: None, revoked: false, window_err: None }) };
+    pub(crate) fn open(
+        addr: String,
+        import_ref: u64,
+        ticket: Vec<u8>,
+        revoked: &dyn Fn() -> bool,
+    ) -> Result<RemoteConn> {
+        let c = RemoteConn {
+            addr,
+            import_ref,
+            ticket,
+            state: Mutex::new(State { stream: None, revoked: false, window_err: None }),
+        };
         {
             let mut st = lock(&c.state);
             c.ensure(&mut st, revoked)?;
@@ -150,7 +176,8 @@ impl RemoteConn {
 
     fn dial(&self, revoked: &dyn Fn() -> bool) -> std::result::Result<TcpStream, Fail> {
         let addr: SocketAddr = self.addr.parse().map_err(|_| Fail::Broken)?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|_| io_fail(revoked))?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map_err(|_| if revoked() { Fail::Revoked } else { Fail::Broken })?;
         let _ = s.set_nodelay(true);
         let _ = s.set_read_timeout(Some(SLICE));
         let _ = s.set_write_timeout(Some(SLICE));
@@ -205,7 +232,14 @@ impl RemoteConn {
     /// Writes `src` at `offset` with access width `width`. With `ack` (implicit barrier
     /// mode) waits for the agent's status; without, the put is pipelined and its outcome is
     /// reported by the next [`RemoteConn::barrier`].
-    pub(crate) fn put(&self, offset: usize, src: &[u8], width: usize, ack: bool, revoked: &dyn Fn() -> bool) -> Result<()> {
+    pub(crate) fn put(
+        &self,
+        offset: usize,
+        src: &[u8],
+        width: usize,
+        ack: bool,
+        revoked: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let mut st = lock(&self.state);
         let r = (|| -> std::result::Result<Result<()>, Fail> {
             let s = match self.ensure(&mut st, revoked) {
@@ -300,6 +334,11 @@ impl RemoteConn {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the exporting agent said (on this connection) that the import is revoked.
+    pub(crate) fn revoked(&self) -> bool {
+        lock(&self.state).revoked
     }
 
     /// Starts a window: forgets failures of the previous one.

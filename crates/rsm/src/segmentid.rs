@@ -8,7 +8,10 @@ pub const DEFAULT_PATH: &str = "/etc/rsm/rsm.segmentid";
 
 /// The range file: `RSM_SEGMENTID_FILE`, else [`DEFAULT_PATH`].
 pub fn default_path() -> PathBuf {
-    std::env::var_os("RSM_SEGMENTID_FILE").filter(|s| !s.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    std::env::var_os("RSM_SEGMENTID_FILE")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
 /// Looks up the id range of `appid`: returns `(baseid, length)`; the application may use

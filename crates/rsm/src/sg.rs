@@ -7,7 +7,6 @@
 //! stays mapped and is reached only by pointer while rsm uses it.
 #![allow(unsafe_code)]
 
-
 use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::import::ImportSegment;

@@ -25,6 +25,9 @@ bitflags::bitflags! {
 /// `POLLRDNORM`, the event an rsm poll descriptor reports.
 pub const POLLRDNORM: i16 = 0x040;
 
+/// `POLLIN`: how an eventfd reports a pending event.
+const POLLIN: i16 = 0x001;
+
 /// The event counter of one segment.
 #[derive(Debug)]
 pub(crate) struct Counter {
@@ -32,8 +35,11 @@ pub(crate) struct Counter {
     refs: AtomicU32,
 }
 
-fn pollfds() -> &'static Mutex<HashMap<RawFd, (Arc<OwnedFd>, u32)>> {
-    static R: OnceLock<Mutex<HashMap<RawFd, (Arc<OwnedFd>, u32)>>> = OnceLock::new();
+/// Registered poll descriptors: the descriptor and its number of references.
+type PollfdRegistry = Mutex<HashMap<RawFd, (Arc<OwnedFd>, u32)>>;
+
+fn pollfds() -> &'static PollfdRegistry {
+    static R: OnceLock<PollfdRegistry> = OnceLock::new();
     R.get_or_init(Default::default)
 }
 
@@ -113,7 +119,24 @@ pub fn wait_pollfd(fds: &mut [PollFd], timeout: Option<Duration>) -> Result<usiz
     };
     loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        let n = rsm_os::poll::poll(fds, remaining).map_err(errno_to_error)?;
+        // An eventfd reports a pending event as POLLIN, never as POLLRDNORM: ask rsm
+        // descriptors for POLLIN and report it back as the POLLRDNORM of RSMAPI.
+        let asked: Vec<i16> = fds.iter().map(|p| p.events).collect();
+        for (p, h) in fds.iter_mut().zip(&held) {
+            if h.is_some() && p.events & POLLRDNORM != 0 {
+                p.events |= POLLIN;
+            }
+        }
+        let polled = rsm_os::poll::poll(fds, remaining);
+        for ((p, h), &ev) in fds.iter_mut().zip(&held).zip(&asked) {
+            if h.is_some() && ev & POLLRDNORM != 0 {
+                p.events = ev;
+                if p.revents & POLLIN != 0 {
+                    p.revents = (p.revents & !POLLIN) | POLLRDNORM | (ev & POLLIN);
+                }
+            }
+        }
+        let n = polled.map_err(errno_to_error)?;
         if n == 0 {
             return Err(Error::Timeout);
         }
@@ -145,4 +168,3 @@ pub fn wait_pollfd(fds: &mut [PollFd], timeout: Option<Duration>) -> Result<usiz
         }
     }
 }
-

@@ -1,7 +1,7 @@
 //! Cluster topology.
 
 use crate::error::{Error, Result};
-use crate::node::{default_socket, Node};
+use crate::node::{Node, default_socket};
 use rsm_proto::{Request, Response};
 use std::path::Path;
 

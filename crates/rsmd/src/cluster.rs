@@ -8,7 +8,7 @@
 //! failed handshake or a wrong ticket ends the connection without a word.
 
 use crate::config::{Config, Health};
-use crate::registry::{code, Effect, Registry, Served};
+use crate::registry::{Effect, Registry, Served, code};
 use hmac::{Hmac, Mac};
 use rsm_proto::data::{self, Header, Op};
 use rsm_proto::{LinkMsg, NONCE_LEN};
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,11 @@ pub fn read_key(path: &std::path::Path) -> Result<Vec<u8>, String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("cluster key {}: {e}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
-        return Err(format!("cluster key {} is readable by others (mode {:o}); chmod 600 it", path.display(), meta.mode() & 0o777));
+        return Err(format!(
+            "cluster key {} is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.mode() & 0o777
+        ));
     }
     let text = std::fs::read(path).map_err(|e| format!("cluster key {}: {e}", path.display()))?;
     let key: Vec<u8> = text.trim_ascii().to_vec();
@@ -62,7 +66,17 @@ fn mac(key: &[u8], label: &[u8], a: &[u8], b: &[u8], dialer: u32, acceptor: u32,
     m.finalize().into_bytes().to_vec()
 }
 
-fn verify(key: &[u8], label: &[u8], a: &[u8], b: &[u8], dialer: u32, acceptor: u32, controller: &str, tag: &[u8]) -> bool {
+#[allow(clippy::too_many_arguments)]
+fn verify(
+    key: &[u8],
+    label: &[u8],
+    a: &[u8],
+    b: &[u8],
+    dialer: u32,
+    acceptor: u32,
+    controller: &str,
+    tag: &[u8],
+) -> bool {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     m.update(label);
     m.update(&(a.len() as u32).to_le_bytes());
@@ -166,13 +180,18 @@ impl Cluster {
         let mut threads = lock(&self.threads);
         for (name, l) in listeners {
             let me = self.clone();
-            if let Ok(t) = std::thread::Builder::new().name(format!("rsmd-{name}-accept")).spawn(move || me.accept_loop(&name, l)) {
+            if let Ok(t) =
+                std::thread::Builder::new().name(format!("rsmd-{name}-accept")).spawn(move || me.accept_loop(&name, l))
+            {
                 threads.push(t);
             }
         }
         for link in self.links.values() {
             let (me, link) = (self.clone(), link.clone());
-            if let Ok(t) = std::thread::Builder::new().name(format!("rsmd-{}-n{}", link.controller, link.node)).spawn(move || me.dial_loop(link)) {
+            if let Ok(t) = std::thread::Builder::new()
+                .name(format!("rsmd-{}-n{}", link.controller, link.node))
+                .spawn(move || me.dial_loop(link))
+            {
                 threads.push(t);
             }
         }
@@ -297,6 +316,7 @@ impl Cluster {
             self.set_state(&link, STATE_ACTIVE);
             let alive = Arc::new(AtomicBool::new(true));
             let (l2, a2) = (link.clone(), alive.clone());
+            let dialer = std::thread::current();
             let rt = std::thread::Builder::new().name("rsmd-link-rx".into()).spawn(move || {
                 let mut r = reader;
                 while let Ok(msg) = read_msg(&mut r) {
@@ -311,6 +331,9 @@ impl Cluster {
                     }
                 }
                 a2.store(false, Ordering::SeqCst);
+                // The peer closed the link (e.g. its agent died): mark the path down now, not
+                // at the next heartbeat.
+                dialer.unpark();
             });
             let mut seq = 0u64;
             while !self.stopping.load(Ordering::SeqCst) && alive.load(Ordering::SeqCst) {
@@ -322,7 +345,10 @@ impl Cluster {
                         break;
                     }
                 }
-                std::thread::sleep(beat);
+                let next = Instant::now() + beat;
+                while alive.load(Ordering::SeqCst) && Instant::now() < next {
+                    std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
+                }
                 if lock(&link.last_heard).elapsed() > dead {
                     tracing::debug!(controller = %link.controller, node = link.node, "no answer for {dead:?}");
                     break;
@@ -357,7 +383,15 @@ impl Cluster {
     /// Dialer side: Hello → Challenge (check the acceptor's MAC) → Proof.
     fn handshake_dialer(&self, s: &mut TcpStream, link: &Link) -> std::io::Result<()> {
         let na = nonce();
-        write_msg(s, &LinkMsg::Hello { from: self.node_id, to: link.node, controller: link.controller.clone(), nonce: na.clone() })?;
+        write_msg(
+            s,
+            &LinkMsg::Hello {
+                from: self.node_id,
+                to: link.node,
+                controller: link.controller.clone(),
+                nonce: na.clone(),
+            },
+        )?;
         let LinkMsg::Challenge { nonce: nb, mac: m } = read_msg(s)? else {
             return Err(std::io::Error::other("expected a challenge"));
         };
@@ -374,11 +408,13 @@ impl Cluster {
                 Ok((s, peer)) => {
                     let me = self.clone();
                     let c = controller.to_string();
-                    let _ = std::thread::Builder::new().name("rsmd-tcp-conn".into()).stack_size(256 * 1024).spawn(move || {
-                        if let Err(e) = me.serve_conn(&c, s) {
-                            tracing::debug!(%peer, "connection ended: {e}");
-                        }
-                    });
+                    let _ = std::thread::Builder::new().name("rsmd-tcp-conn".into()).stack_size(256 * 1024).spawn(
+                        move || {
+                            if let Err(e) = me.serve_conn(&c, s) {
+                                tracing::debug!(%peer, "connection ended: {e}");
+                            }
+                        },
+                    );
                 }
                 Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(e) => {
@@ -407,7 +443,11 @@ impl Cluster {
         let LinkMsg::Hello { from, to, controller: c, nonce: na } = read_msg(&mut s)? else {
             return Err(std::io::Error::other("expected hello"));
         };
-        if to != self.node_id || c != controller || !self.links.contains_key(&(controller.to_string(), from)) || na.len() != NONCE_LEN {
+        if to != self.node_id
+            || c != controller
+            || !self.links.contains_key(&(controller.to_string(), from))
+            || na.len() != NONCE_LEN
+        {
             return Err(std::io::Error::other(format!("unexpected hello from node {from} for node {to} on {c}")));
         }
         let nb = nonce();
@@ -433,15 +473,21 @@ impl Cluster {
             match msg {
                 LinkMsg::Ping { seq } => write_msg(&mut w, &LinkMsg::Pong { seq })?,
                 LinkMsg::Connect { req, import, segment_id, perm, uid, gid, groups } => {
-                    let reply = match self.with_registry(|r| r.serve_connect(controller, from, import, segment_id, perm, uid, gid, &groups)) {
-                        Ok((remote, ticket, size, rights)) => LinkMsg::Granted { req, remote, ticket: ticket.to_vec(), size, rights },
+                    let reply = match self.with_registry(|r| {
+                        r.serve_connect(controller, from, import, segment_id, perm, uid, gid, &groups)
+                    }) {
+                        Ok((remote, ticket, size, rights)) => {
+                            LinkMsg::Granted { req, remote, ticket: ticket.to_vec(), size, rights }
+                        }
                         Err(code) => LinkMsg::Refused { req, code },
                     };
                     write_msg(&mut w, &reply)?;
                 }
                 LinkMsg::Disconnect { remote } => self.with_registry(|r| r.remote_disconnect(from, remote)),
                 LinkMsg::Revoke { imports } => self.with_registry(|r| r.revoke_imports(from, &imports)),
-                LinkMsg::Signal { imports, no_accumulate } => self.with_registry(|r| r.signal_imports(from, &imports, no_accumulate)),
+                LinkMsg::Signal { imports, no_accumulate } => {
+                    self.with_registry(|r| r.signal_imports(from, &imports, no_accumulate))
+                }
                 other => tracing::debug!("unexpected link message {other:?}"),
             }
         };
@@ -510,7 +556,7 @@ fn apply(served: &Served, h: &Header, buf: &mut [u8], put: bool) -> u16 {
     if off.checked_add(buf.len() as u64).is_none_or(|e| e > served.size) {
         return code::BAD_LENGTH;
     }
-    if !off.is_multiple_of(w as u64) || buf.len() % w != 0 {
+    if off % w as u64 != 0 || buf.len() % w != 0 {
         return 17; // RSMERR_BAD_MEM_ALIGNMENT
     }
     let off = off as usize;
@@ -565,7 +611,12 @@ fn read_spin(s: &mut TcpStream, mut buf: &mut [u8], spin: Duration) -> std::io::
     Ok(())
 }
 
-fn serve_frames(s: &mut TcpStream, served: &Served, conn: &crate::registry::DataConn, spin: Duration) -> std::io::Result<()> {
+fn serve_frames(
+    s: &mut TcpStream,
+    served: &Served,
+    conn: &crate::registry::DataConn,
+    spin: Duration,
+) -> std::io::Result<()> {
     let mut window_err: u16 = 0;
     let mut buf = Vec::new();
     let mut hb = [0u8; data::HEADER_LEN];

@@ -95,7 +95,8 @@ impl Default for Config {
 
 /// Whether `name` is a canonical network controller name (`tcp` + unit number).
 pub fn is_tcp_controller(name: &str) -> bool {
-    name.strip_prefix("tcp").is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()) && (u == "0" || !u.starts_with('0')))
+    name.strip_prefix("tcp")
+        .is_some_and(|u| !u.is_empty() && u.bytes().all(|b| b.is_ascii_digit()) && (u == "0" || !u.starts_with('0')))
 }
 
 /// A configuration problem.
@@ -134,7 +135,8 @@ impl Config {
     ///
     /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })?;
+        let c: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })?;
         c.validate()?;
         Ok(c)
     }
@@ -200,6 +202,10 @@ impl Config {
 
     /// The peers reachable through controller `name`: (node id, address).
     pub fn peers(&self, name: &str) -> Vec<(u32, String)> {
+        // A controller this node does not have reaches nobody.
+        if !self.local_controllers().contains_key(name) {
+            return Vec::new();
+        }
         self.nodes
             .iter()
             .filter(|n| n.id != self.node_id)
@@ -240,6 +246,11 @@ mod tests {
         assert!(Config::parse(&cluster.replace("cluster_key = \"/k\"", ""), p).is_err());
         assert!(Config::parse(&cluster.replace("tcp1", "eth0"), p).is_err());
         assert!(Config::parse(&cluster.replace("127.0.0.2:7002", "nowhere"), p).is_err());
-        assert!(is_tcp_controller("tcp0") && is_tcp_controller("tcp12") && !is_tcp_controller("tcp01") && !is_tcp_controller("tcp"));
+        assert!(
+            is_tcp_controller("tcp0")
+                && is_tcp_controller("tcp12")
+                && !is_tcp_controller("tcp01")
+                && !is_tcp_controller("tcp")
+        );
     }
 }

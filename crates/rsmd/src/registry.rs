@@ -3,11 +3,13 @@
 
 use crate::config::Config;
 use rsm_os::creds::PeerCred;
-use rsm_os::gentable::{GenTable, CELLS};
+use rsm_os::gentable::{CELLS, GenTable};
 use rsm_os::mem::{Mapping, Prot};
 use rsm_os::{AsFd, OwnedFd};
 use rsm_proto::data::TICKET_LEN;
-use rsm_proto::{AclEntry, AgentStatus, ControllerAttr, LinkMsg, LocalController, RemoteController, SegmentInfo, Topology};
+use rsm_proto::{
+    AclEntry, AgentStatus, ControllerAttr, LinkMsg, LocalController, RemoteController, SegmentInfo, Topology,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +47,8 @@ const PERM_RDWR: u32 = 0o600;
 const USER_APP_ID_BASE: u32 = 0x8000_0000;
 const DLPI_ID_END: u32 = 0x3F_FFFF;
 const ALLOW_REBIND: u32 = 1;
+/// The remote reference of an import whose path failed (references start at 1).
+const ORPHANED: u64 = 0;
 
 /// A local client process, as `SO_PEERCRED` describes it.
 #[derive(Debug)]
@@ -331,7 +335,12 @@ impl Registry {
                     .paths
                     .iter()
                     .filter(|((c, _), _)| c == name)
-                    .map(|((c, n), (a, st))| RemoteController { node: *n, name: c.clone(), hwaddr: hwaddr(a), state: *st })
+                    .map(|((c, n), (a, st))| RemoteController {
+                        node: *n,
+                        name: c.clone(),
+                        hwaddr: hwaddr(a),
+                        state: *st,
+                    })
                     .collect(),
             })
             .collect();
@@ -360,9 +369,16 @@ impl Registry {
     }
 
     /// `ExportCreate`.
-    pub fn export_create(&mut self, client: u64, controller: &str, size: u64, flags: u32, mode: u32) -> Result<u64, Code> {
+    pub fn export_create(
+        &mut self,
+        client: u64,
+        controller: &str,
+        size: u64,
+        flags: u32,
+        mode: u32,
+    ) -> Result<u64, Code> {
         self.controller_attr(controller)?;
-        if size == 0 || !size.is_multiple_of(rsm_os::page_size() as u64) {
+        if size == 0 || size % rsm_os::page_size() as u64 != 0 {
             return Err(code::BAD_LENGTH);
         }
         if self.segments() >= self.max_segments {
@@ -477,6 +493,15 @@ impl Registry {
         Ok(())
     }
 
+    /// Cuts a remote importer off: marked revoked now, under the registry lock (so no barrier
+    /// or access on its data connections succeeds once the registry has withdrawn it, as the
+    /// generation bump does for local importers); its connections are told and closed by the
+    /// caller afterwards ([`Effect::Revoke`]).
+    fn revoke_served(&mut self, served: Arc<Served>) {
+        served.revoked.store(true, Ordering::SeqCst);
+        self.effects.push(Effect::Revoke(served));
+    }
+
     /// Withdraws a publication: bumps its generation (every importer is cut off) and frees
     /// its id and cell.
     fn revoke(&mut self, export: u64) -> bool {
@@ -488,14 +513,19 @@ impl Registry {
         for r in &p.remote_importers {
             if let Some(ri) = self.remote_in.remove(r) {
                 by_node.entry((ri.controller.clone(), ri.node)).or_default().push(ri.import);
-                self.effects.push(Effect::Revoke(ri.served));
+                self.revoke_served(ri.served);
             }
         }
         for ((controller, node), imports) in by_node {
             self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Revoke { imports } });
         }
         self.stats.revocations += 1;
-        tracing::debug!(export, segment_id = format_args!("{:#x}", p.segment_id), importers = p.importers.len(), "revoked");
+        tracing::debug!(
+            export,
+            segment_id = format_args!("{:#x}", p.segment_id),
+            importers = p.importers.len(),
+            "revoked"
+        );
         true
     }
 
@@ -546,7 +576,15 @@ impl Registry {
 
     /// The access decision of RSMAPI section 4 for a local importer. Returns the rights of
     /// the connection.
-    fn decide(p: &Publication, e: &Export, importer_node: u32, uid: u32, gid: u32, groups: &[u32], perm: u32) -> Result<u32, Code> {
+    fn decide(
+        p: &Publication,
+        e: &Export,
+        importer_node: u32,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        perm: u32,
+    ) -> Result<u32, Code> {
         let m = if p.acl.is_empty() {
             0o666 & e.mode
         } else {
@@ -565,11 +603,7 @@ impl Registry {
         } else {
             6
         };
-        if req & !(granted << shift) & 0o777 == 0 || uid == 0 {
-            Ok(req)
-        } else {
-            Err(code::PERM_DENIED)
-        }
+        if req & !(granted << shift) & 0o777 == 0 || uid == 0 { Ok(req) } else { Err(code::PERM_DENIED) }
     }
 
     /// `ImportConnect` from a local client.
@@ -622,7 +656,10 @@ impl Registry {
             generation: self.gens.load(p.gen_cell).unwrap_or(0),
             local: Some((memfd, p.event.clone())),
         };
-        self.imports.insert(import, Import { owner: client, kind: ImportKind::Local { export }, gen_cell: p.gen_cell, event: Arc::new(event) });
+        self.imports.insert(
+            import,
+            Import { owner: client, kind: ImportKind::Local { export }, gen_cell: p.gen_cell, event: Arc::new(event) },
+        );
         Ok(c)
     }
 
@@ -638,7 +675,9 @@ impl Registry {
                 // The cell was this import's own: invalidate any snapshot, then reuse it.
                 self.gens.bump(i.gen_cell);
                 self.free_cells.push(i.gen_cell);
-                self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Disconnect { remote } });
+                if remote != ORPHANED {
+                    self.effects.push(Effect::Link { controller, node, msg: LinkMsg::Disconnect { remote } });
+                }
             }
         }
     }
@@ -672,7 +711,13 @@ impl Registry {
     }
 
     /// Checks a remote connect on the importing node and reserves its import id and cell.
-    pub fn remote_connect_begin(&mut self, client: u64, controller: &str, node: u32, perm: u32) -> Result<(u64, u32, PeerCred), Code> {
+    pub fn remote_connect_begin(
+        &mut self,
+        client: u64,
+        controller: &str,
+        node: u32,
+        perm: u32,
+    ) -> Result<(u64, u32, PeerCred), Code> {
         if controller == "loopback" || !self.controllers.contains_key(controller) {
             return Err(code::CTLR_NOT_PRESENT);
         }
@@ -717,14 +762,25 @@ impl Registry {
                     },
                 );
                 self.stats.connects += 1;
-                Ok(Connected { import, size, rights, gen_cell: cell, generation: self.gens.load(cell).unwrap_or(0), local: None })
+                Ok(Connected {
+                    import,
+                    size,
+                    rights,
+                    gen_cell: cell,
+                    generation: self.gens.load(cell).unwrap_or(0),
+                    local: None,
+                })
             }
             other => {
                 self.gens.bump(cell);
                 self.free_cells.push(cell);
                 self.stats.connects_refused += 1;
                 if let Ok((remote, _, _)) = other {
-                    self.effects.push(Effect::Link { controller: controller.to_string(), node, msg: LinkMsg::Disconnect { remote } });
+                    self.effects.push(Effect::Link {
+                        controller: controller.to_string(),
+                        node,
+                        msg: LinkMsg::Disconnect { remote },
+                    });
                     return Err(code::CONN_ABORTED);
                 }
                 Err(other.err().unwrap_or(code::INTERNAL_ERROR))
@@ -781,7 +837,8 @@ impl Registry {
         }
         let size = e.size;
         let mut ticket = [0u8; TICKET_LEN];
-        rustix::rand::getrandom(&mut ticket, rustix::rand::GetRandomFlags::empty()).map_err(|_| code::INTERNAL_ERROR)?;
+        rustix::rand::getrandom(&mut ticket, rustix::rand::GetRandomFlags::empty())
+            .map_err(|_| code::INTERNAL_ERROR)?;
         let r = self.next_id();
         let e = self.exports.get_mut(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
         let p = e.publication.as_mut().ok_or(code::SEG_NOT_PUBLISHED)?;
@@ -789,7 +846,8 @@ impl Registry {
             Some(m) => m.clone(),
             None => {
                 let m = Arc::new(
-                    Mapping::map_shared(&*p.memfd, size as usize, Prot::ReadWrite).map_err(|_| code::INSUFFICIENT_RESOURCES)?,
+                    Mapping::map_shared(&*p.memfd, size as usize, Prot::ReadWrite)
+                        .map_err(|_| code::INSUFFICIENT_RESOURCES)?,
                 );
                 p.map = Some(m.clone());
                 m
@@ -804,7 +862,8 @@ impl Registry {
             revoked: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
         });
-        self.remote_in.insert(r, RemoteImporter { controller: controller.to_string(), node, import, export, ticket, served });
+        self.remote_in
+            .insert(r, RemoteImporter { controller: controller.to_string(), node, import, export, ticket, served });
         Ok((r, ticket, size, rights))
     }
 
@@ -828,7 +887,7 @@ impl Registry {
                 if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
                     p.remote_importers.remove(&remote);
                 }
-                self.effects.push(Effect::Revoke(ri.served));
+                self.revoke_served(ri.served);
             }
         }
     }
@@ -860,18 +919,28 @@ impl Registry {
     /// The path to `node` through `controller` failed: every import of that node's segments
     /// through it is aborted, and every importer on that node of local segments is dropped.
     pub fn peer_down(&mut self, controller: &str, node: u32) {
-        for i in self.imports.values() {
-            if matches!(&i.kind, ImportKind::Remote { controller: c, node: n, .. } if c == controller && *n == node) {
-                self.gens.bump(i.gen_cell);
+        for i in self.imports.values_mut() {
+            if let ImportKind::Remote { controller: c, node: n, remote } = &mut i.kind {
+                if c == controller && *n == node {
+                    self.gens.bump(i.gen_cell);
+                    // The exporting side drops its end when the path fails (or is a new agent
+                    // that reuses references): never name this reference to it again.
+                    *remote = ORPHANED;
+                }
             }
         }
-        let gone: Vec<u64> = self.remote_in.iter().filter(|(_, r)| r.node == node && r.controller == controller).map(|(k, _)| *k).collect();
+        let gone: Vec<u64> = self
+            .remote_in
+            .iter()
+            .filter(|(_, r)| r.node == node && r.controller == controller)
+            .map(|(k, _)| *k)
+            .collect();
         for r in gone {
             if let Some(ri) = self.remote_in.remove(&r) {
                 if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
                     p.remote_importers.remove(&r);
                 }
-                self.effects.push(Effect::Revoke(ri.served));
+                self.revoke_served(ri.served);
             }
         }
     }
@@ -879,8 +948,8 @@ impl Registry {
     /// The reference on the exporting node of a remote import.
     pub fn remote_ref(&self, import: u64) -> Option<u64> {
         match &self.imports.get(&import)?.kind {
-            ImportKind::Remote { remote, .. } => Some(*remote),
-            ImportKind::Local { .. } => None,
+            ImportKind::Remote { remote, .. } if *remote != ORPHANED => Some(*remote),
+            _ => None,
         }
     }
 

@@ -1,9 +1,9 @@
 //! The local server: accepts client processes on the Unix socket and answers their requests
 //! from the registry, one thread per client.
 
-use crate::config::Config;
 use crate::cluster::Cluster;
-use crate::registry::{code, Effect, Registry};
+use crate::config::Config;
+use crate::registry::{Effect, Registry, code};
 use rsm_os::{AsFd, BorrowedFd, OwnedFd};
 use rsm_proto::{Request, Response};
 use std::path::{Path, PathBuf};
@@ -102,12 +102,19 @@ impl Agent {
         });
         let listener = Arc::new(listener);
         let (s2, l2) = (shared.clone(), listener.clone());
-        let accept_thread = std::thread::Builder::new().name("rsmd-accept".into()).spawn(move || accept_loop(s2, l2))?;
+        let accept_thread =
+            std::thread::Builder::new().name("rsmd-accept".into()).spawn(move || accept_loop(s2, l2))?;
         if let Some(c) = &cluster {
             c.start();
         }
         tracing::info!(node = cfg.node_id, socket = %cfg.socket.display(), "rsmd listening");
-        Ok(Agent { shared, socket: cfg.socket.clone(), node_id: cfg.node_id, listener: Some(listener), accept_thread: Some(accept_thread) })
+        Ok(Agent {
+            shared,
+            socket: cfg.socket.clone(),
+            node_id: cfg.node_id,
+            listener: Some(listener),
+            accept_thread: Some(accept_thread),
+        })
     }
 
     /// The socket clients connect to.
@@ -294,7 +301,15 @@ fn connect_remote(
     let ticket = granted.as_ref().ok().map(|g| g.1.clone());
     let (r, effects) = {
         let mut reg = lock(&shared.registry);
-        let r = reg.remote_connect_finish(client, controller, node, import, cell, event, granted.map(|(rf, _, size, rights)| (rf, size, rights)));
+        let r = reg.remote_connect_finish(
+            client,
+            controller,
+            node,
+            import,
+            cell,
+            event,
+            granted.map(|(rf, _, size, rights)| (rf, size, rights)),
+        );
         (r, reg.take_effects())
     };
     execute(shared, effects);
@@ -338,13 +353,15 @@ fn handle_locked(reg: &mut Registry, client: u64, req: Request, fds: Vec<OwnedFd
         Request::ExportCreate { controller, size, flags, mode } => {
             reg.export_create(client, &controller, size, flags, mode).map(|export| Response::ExportCreated { export })
         }
-        Request::ExportPublish { export, segment_id, acl } => {
-            reg.export_publish(client, export, segment_id, acl, fds).map(|segment_id| Response::Published { segment_id })
-        }
+        Request::ExportPublish { export, segment_id, acl } => reg
+            .export_publish(client, export, segment_id, acl, fds)
+            .map(|segment_id| Response::Published { segment_id }),
         Request::ExportRepublish { export, acl } => reg.export_republish(client, export, acl).map(|()| Response::Ok),
         Request::ExportUnpublish { export } => reg.export_unpublish(client, export).map(|()| Response::Ok),
         Request::ExportDestroy { export } => reg.export_destroy(client, export).map(|()| Response::Ok),
-        Request::ExportPost { export, no_accumulate } => reg.export_post(client, export, no_accumulate).map(|()| Response::Ok),
+        Request::ExportPost { export, no_accumulate } => {
+            reg.export_post(client, export, no_accumulate).map(|()| Response::Ok)
+        }
         Request::ImportConnect { controller, node, segment_id, perm } => {
             match reg.import_connect(client, &controller, node, segment_id, perm, fds) {
                 Ok(c) => {
@@ -365,7 +382,9 @@ fn handle_locked(reg: &mut Registry, client: u64, req: Request, fds: Vec<OwnedFd
             }
         }
         Request::ImportDisconnect { import } => reg.import_disconnect(client, import).map(|()| Response::Ok),
-        Request::ImportPost { import, no_accumulate } => reg.import_post(client, import, no_accumulate).map(|()| Response::Ok),
+        Request::ImportPost { import, no_accumulate } => {
+            reg.import_post(client, import, no_accumulate).map(|()| Response::Ok)
+        }
         Request::Status => Ok(Response::Status(reg.status())),
         Request::Segments => Ok(Response::Segments(reg.segments_info())),
     };

@@ -12,13 +12,16 @@
 //! `unmap <h>`, `store <h> <off> <text>`, `load <h> <off> <n>`, `put <h> <off> <text>`,
 //! `get <h> <off> <n>`, `barrier <h>`, `mode <h> explicit|implicit`, `open <h>`, `close <h>`,
 //! `post <h> [noacc]`, `wait <h> <ms>`, `putloop <h> <n>`;
-//! misc: `fork <command...>` (runs one command in a forked child: the answer is the child's),
+//! misc: `catch` (SIGUSR1 then interrupts a blocking wait instead of killing),
+//! `fork <command...>` (runs one command in a forked child: the answer is the child's),
 //! `forkpublish <h> <id>`, `segrange <appid>`, `tryprotect <h>`, `tryreopen`.
+//! cluster: `ctl <name>` (controller for later exports/connects, e.g. `tcp0`),
+//! `putfill <h> <off> <len> <seed>`, `checkfill <h> <off> <len> <seed>` (`rsm_testkit::pattern`).
 #![allow(unsafe_code)]
 
 use rsm::{
-    perm, AccessEntry, Barrier, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment,
-    PostFlags,
+    AccessEntry, Barrier, BarrierMode, BarrierType, Controller, Error, ExportFlags, ExportSegment, ImportSegment,
+    PostFlags, perm,
 };
 use rsm_testkit::PageBuf;
 use std::collections::HashMap;
@@ -31,6 +34,9 @@ enum Obj {
     Buf(PageBuf),
     Import { seg: ImportSegment, bar: Option<Barrier>, map: Option<NonNull<u8>> },
 }
+
+/// An import's segment, barrier and explicit mapping.
+type ImportParts<'a> = (&'a ImportSegment, &'a mut Option<Barrier>, &'a mut Option<NonNull<u8>>);
 
 struct State {
     ctl: Option<Controller>,
@@ -57,7 +63,10 @@ fn oct(s: Option<&str>) -> Result<u32, String> {
 fn acl<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<AccessEntry>, String> {
     it.map(|a| {
         let (n, p) = a.split_once(':').ok_or("acl entries are node:octal")?;
-        Ok(AccessEntry { node: n.parse().map_err(|_| "bad node")?, perm: u32::from_str_radix(p, 8).map_err(|_| "bad perm")? })
+        Ok(AccessEntry {
+            node: n.parse().map_err(|_| "bad node")?,
+            perm: u32::from_str_radix(p, 8).map_err(|_| "bad perm")?,
+        })
     })
     .collect()
 }
@@ -86,7 +95,7 @@ impl State {
             _ => Err("no such buffer".into()),
         }
     }
-    fn import(&mut self, h: Option<&str>) -> Result<(&ImportSegment, &mut Option<Barrier>, &mut Option<NonNull<u8>>), String> {
+    fn import(&mut self, h: Option<&str>) -> Result<ImportParts<'_>, String> {
         match self.objs.get_mut(&(num(h)? as u32)) {
             Some(Obj::Import { seg, bar, map }) => Ok((seg, bar, map)),
             _ => Err("no such import".into()),
@@ -178,6 +187,18 @@ impl State {
                 // The child's answer, as if it were ours ("fork" itself succeeded).
                 let ans = String::from_utf8_lossy(&out).into_owned();
                 Ok(ans)
+            }
+            "catch" => {
+                // A no-op SIGUSR1 handler, so that the signal interrupts a blocking wait
+                // instead of killing the puppet.
+                extern "C" fn nothing(_: libc::c_int) {}
+                let handler: extern "C" fn(libc::c_int) = nothing;
+                // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags).
+                let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+                sa.sa_sigaction = handler as libc::sighandler_t;
+                // SAFETY: installs a handler that does nothing (async-signal-safe) for SIGUSR1.
+                let r = unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) };
+                if r == 0 { Ok(String::new()) } else { Err(std::io::Error::last_os_error().to_string()) }
             }
             "segrange" => {
                 let (base, len) = rsm::segmentid_range(it.next().unwrap_or("")).map_err(e)?;
@@ -289,7 +310,7 @@ impl State {
                 let mut buf = vec![0u8; n];
                 // SAFETY: the mapping covers the whole segment (mapped by `map`) and stays
                 // mapped (revocation replaces its pages in place).
-                unsafe { std::ptr::copy_nonoverlapping(p.as_ptr().add(off), buf.as_mut_ptr(), n) };
+                unsafe { std::ptr::copy_nonoverlapping(p.as_ptr().wrapping_add(off), buf.as_mut_ptr(), n) };
                 Ok(String::from_utf8_lossy(&buf).replace('\0', "."))
             }
             "tryprotect" => {
@@ -349,7 +370,7 @@ impl State {
                 }
                 // SAFETY: the mapping covers the whole segment (mapped above) and stays mapped
                 // (revocation replaces its pages in place).
-                unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().add(off), text.len()) };
+                unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), p.as_ptr().wrapping_add(off), text.len()) };
                 Ok(String::new())
             }
             "put" => {
@@ -376,7 +397,9 @@ impl State {
                 self.import(h)?.0.set_mode(m).map_err(e).map(|()| String::new())
             }
             "open" => self.import(it.next())?.1.as_ref().ok_or("no barrier")?.open().map_err(e).map(|()| String::new()),
-            "close" => self.import(it.next())?.1.as_ref().ok_or("no barrier")?.close().map_err(e).map(|()| String::new()),
+            "close" => {
+                self.import(it.next())?.1.as_ref().ok_or("no barrier")?.close().map_err(e).map(|()| String::new())
+            }
             "post" => {
                 let h = it.next();
                 let f = if it.next() == Some("noacc") { PostFlags::NO_ACCUMULATE } else { PostFlags::empty() };
@@ -386,6 +409,33 @@ impl State {
                 let h = it.next();
                 let ms = num(it.next())?;
                 self.import(h)?.0.signal_wait(Some(Duration::from_millis(ms))).map_err(e).map(|()| String::new())
+            }
+            "ctl" => {
+                // The controller later exports and connects use (default loopback), e.g. tcp0.
+                let name = it.next().unwrap_or("loopback");
+                self.ctl = Some(Controller::get(name).map_err(e)?);
+                Ok(name.to_string())
+            }
+            "putfill" => {
+                // One put of rsm_testkit::pattern(seed, len) at off (pipelined in explicit mode).
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let len = num(it.next())? as usize;
+                let data = rsm_testkit::pattern(num(it.next())?, len);
+                self.import(h)?.0.put(off, &data).map_err(e).map(|()| String::new())
+            }
+            "checkfill" => {
+                // Whether an export holds rsm_testkit::pattern(seed, len) at off.
+                let h = it.next();
+                let off = num(it.next())? as usize;
+                let len = num(it.next())? as usize;
+                let want = rsm_testkit::pattern(num(it.next())?, len);
+                let mut got = vec![0u8; len];
+                self.export(h)?.read_at(off, &mut got).map_err(e)?;
+                match got.iter().zip(&want).position(|(a, b)| a != b) {
+                    None => Ok("match".into()),
+                    Some(i) => Err(format!("mismatch at {}", off + i)),
+                }
             }
             "exit" => std::process::exit(0),
             other => Err(format!("unknown command {other}")),
@@ -398,11 +448,19 @@ fn drop_privileges(args: &[String]) {
     let (Some(uid), Some(gid)) = (get("--uid"), get("--gid")) else { return };
     let uid: u32 = uid.parse().expect("uid");
     let gid: u32 = gid.parse().expect("gid");
-    let groups: Vec<libc::gid_t> =
-        get("--groups").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(|g| g.parse().expect("group")).collect();
-    // SAFETY: plain credential syscalls at start-up, before any other thread exists; the
-    // pointer/length pair describes our own vector.
-    let ok = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 };
+    let groups: Vec<libc::gid_t> = get("--groups")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|g| g.parse().expect("group"))
+        .collect();
+    // Plain credential syscalls at start-up, before any other thread exists.
+    // SAFETY: the pointer/length pair describes our own vector.
+    let ok = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } == 0;
+    // SAFETY: no pointers involved.
+    let ok = ok && unsafe { libc::setgid(gid) } == 0;
+    // SAFETY: no pointers involved.
+    let ok = ok && unsafe { libc::setuid(uid) } == 0;
     assert!(ok, "cannot become {uid}:{gid}: {}", std::io::Error::last_os_error());
 }
 
