@@ -6,7 +6,7 @@
 //!
 //! Shared memory that other processes (or a remote put served by an agent) may change at any
 //! time is never handed out as `&[u8]`: it is reached through raw pointers ([`mem::Mapping`])
-//! and copied in and out with [`mem::copy_to_shared`] / [`mem::copy_from_shared`].
+//! and copied in and out with [`mem::Mapping::write_at`] / [`mem::Mapping::read_at`].
 
 pub mod creds;
 pub mod event;
