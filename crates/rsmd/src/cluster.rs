@@ -650,14 +650,7 @@ fn serve_frames(
             }
             Op::Post => {
                 if !served.revoked.load(Ordering::SeqCst) {
-                    let r = if h.flags & data::FLAG_NO_ACCUMULATE != 0 {
-                        rsm_os::event::post_no_accumulate(&*served.event)
-                    } else {
-                        rsm_os::event::post(&*served.event)
-                    };
-                    if let Err(e) = r {
-                        tracing::warn!("event post failed: {e}");
-                    }
+                    crate::registry::post(&*served.event, h.flags & data::FLAG_NO_ACCUMULATE != 0);
                 }
             }
             _ => return Err(std::io::Error::other("unexpected frame")),

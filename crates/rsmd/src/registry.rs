@@ -1014,8 +1014,16 @@ fn hwaddr(addr: &str) -> u64 {
     }
 }
 
-fn post<Fd: AsFd>(fd: Fd, no_accumulate: bool) {
-    let r = if no_accumulate { rsm_os::event::post_no_accumulate(fd) } else { rsm_os::event::post(fd) };
+/// Posts one event; a `NO_ACCUMULATE` post checks and adds under one agent-wide lock, so the
+/// agent (client threads and data-connection threads alike) is a single check-then-add poster.
+pub(crate) fn post<Fd: AsFd>(fd: Fd, no_accumulate: bool) {
+    static NO_ACCUMULATE: Mutex<()> = Mutex::new(());
+    let r = if no_accumulate {
+        let _one_at_a_time = NO_ACCUMULATE.lock().unwrap_or_else(|p| p.into_inner());
+        rsm_os::event::post_no_accumulate(fd)
+    } else {
+        rsm_os::event::post(fd)
+    };
     if let Err(e) = r {
         tracing::warn!("event post failed: {e}");
     }
