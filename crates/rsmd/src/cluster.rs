@@ -53,7 +53,17 @@ pub fn read_key(path: &std::path::Path) -> Result<Vec<u8>, String> {
     Ok(key)
 }
 
-fn mac(key: &[u8], label: &[u8], a: &[u8], b: &[u8], dialer: u32, acceptor: u32, controller: &str) -> Vec<u8> {
+/// The HMAC state over one handshake's transcript: label, both nonces (length-prefixed), both
+/// node ids and the controller name.
+fn transcript(
+    key: &[u8],
+    label: &[u8],
+    a: &[u8],
+    b: &[u8],
+    dialer: u32,
+    acceptor: u32,
+    controller: &str,
+) -> Hmac<Sha256> {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     m.update(label);
     m.update(&(a.len() as u32).to_le_bytes());
@@ -63,9 +73,14 @@ fn mac(key: &[u8], label: &[u8], a: &[u8], b: &[u8], dialer: u32, acceptor: u32,
     m.update(&dialer.to_le_bytes());
     m.update(&acceptor.to_le_bytes());
     m.update(controller.as_bytes());
-    m.finalize().into_bytes().to_vec()
+    m
 }
 
+fn mac(key: &[u8], label: &[u8], a: &[u8], b: &[u8], dialer: u32, acceptor: u32, controller: &str) -> Vec<u8> {
+    transcript(key, label, a, b, dialer, acceptor, controller).finalize().into_bytes().to_vec()
+}
+
+/// Checks `tag` in constant time.
 #[allow(clippy::too_many_arguments)]
 fn verify(
     key: &[u8],
@@ -77,16 +92,7 @@ fn verify(
     controller: &str,
     tag: &[u8],
 ) -> bool {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    m.update(label);
-    m.update(&(a.len() as u32).to_le_bytes());
-    m.update(a);
-    m.update(&(b.len() as u32).to_le_bytes());
-    m.update(b);
-    m.update(&dialer.to_le_bytes());
-    m.update(&acceptor.to_le_bytes());
-    m.update(controller.as_bytes());
-    m.verify_slice(tag).is_ok()
+    transcript(key, label, a, b, dialer, acceptor, controller).verify_slice(tag).is_ok()
 }
 
 fn nonce() -> Vec<u8> {
