@@ -146,6 +146,9 @@ pub(crate) struct BenchArgs {
     /// scheduler tick (0: yield at once; a huge number: pure spinning like ucx_perftest).
     #[arg(long, default_value_t = 512)]
     spin_polls: u32,
+    /// Other benchmarks (`scale`).
+    #[command(subcommand)]
+    pub(crate) sub: Option<crate::scale::BenchCmd>,
 }
 
 fn parse_cpus(s: &str) -> std::result::Result<(usize, usize), String> {

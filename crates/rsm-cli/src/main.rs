@@ -8,6 +8,7 @@
 mod bench;
 mod cluster;
 mod demo;
+mod scale;
 mod show;
 
 use clap::{Parser, Subcommand};
@@ -140,7 +141,10 @@ fn main() {
         Cmd::Segments { json } => show::segments(&cli.socket, json),
         Cmd::Stats { json } => show::stats(&cli.socket, json),
         Cmd::Demo => demo::run(),
-        Cmd::Bench(args) => bench::run(*args),
+        Cmd::Bench(mut args) => match args.sub.take() {
+            Some(scale::BenchCmd::Scale(s)) => scale::run(*s),
+            None => bench::run(*args),
+        },
         Cmd::Cluster { cmd: ClusterCmd::Start { nodes, dir, log } } => cluster::start(nodes, &dir, &log).map(|ns| {
             for n in ns {
                 println!("node {} RSM_SOCKET={}", n.id, n.socket.display());
