@@ -66,7 +66,9 @@ pub fn send<Fd: AsFd>(sock: Fd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(
 
 /// Receives one message into `buf` (resized to the message). Returns the descriptors that
 /// came with it, or `None` when the peer has closed the connection. A message larger than
-/// [`MAX_MSG`] is an error (`EMSGSIZE`).
+/// [`MAX_MSG`] is an error (`EMSGSIZE`). `EMFILE`: the message came whole (it is in `buf`) but
+/// not all of its descriptors did, because this process is out of descriptors (or the peer
+/// sent more than [`MAX_FDS`]); those that came are closed. The connection stays usable.
 pub fn recv<Fd: AsFd>(sock: Fd, buf: &mut Vec<u8>) -> Result<Option<Vec<OwnedFd>>, Errno> {
     buf.resize(MAX_MSG, 0);
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
@@ -87,9 +89,12 @@ pub fn recv<Fd: AsFd>(sock: Fd, buf: &mut Vec<u8>) -> Result<Option<Vec<OwnedFd>
     if msg.bytes == 0 && fds.is_empty() {
         return Ok(None);
     }
-    if msg.flags.contains(ReturnFlags::TRUNC) || msg.flags.contains(ReturnFlags::CTRUNC) {
+    if msg.flags.contains(ReturnFlags::TRUNC) {
         return Err(Errno::MSGSIZE);
     }
     buf.truncate(msg.bytes);
+    if msg.flags.contains(ReturnFlags::CTRUNC) {
+        return Err(Errno::MFILE);
+    }
     Ok(Some(fds))
 }

@@ -54,6 +54,7 @@ where
         cfg.socket = s;
     }
     cfg.validate()?;
+    raise_nofile();
     let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
         .context("installing signal handlers")?;
     let mut agent = crate::Agent::start(&cfg)?;
@@ -69,4 +70,20 @@ where
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: the agent holds three per
+/// published segment (the memfd, its read-only reopen, the event counter) and one or two per
+/// import and client, so the usual soft limit of 1024 would stop a node at about 330
+/// published segments.
+fn raise_nofile() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let r = getrlimit(Resource::Nofile);
+    if r.current != r.maximum {
+        if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: r.maximum, maximum: r.maximum }) {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
+    }
+    let r = getrlimit(Resource::Nofile);
+    tracing::debug!(soft = ?r.current, hard = ?r.maximum, "open-file limit");
 }

@@ -209,6 +209,18 @@ fn serve_client(shared: Arc<Shared>, fd: Arc<OwnedFd>, id: u64) {
         let fds = match rsm_os::uds::recv(&*fd, &mut buf) {
             Ok(Some(fds)) => fds,
             Ok(None) => break,
+            // The request came without (all of) its descriptors: the agent is out of them
+            // (RLIMIT_NOFILE). Refuse this request and keep the client: dropping the
+            // connection would revoke everything it has.
+            Err(rustix::io::Errno::MFILE) if greeted => {
+                tracing::warn!("out of descriptors (RLIMIT_NOFILE): refusing a request with INSUFFICIENT_RESOURCES");
+                let resp = rsm_proto::encode(&Response::Err { code: code::INSUFFICIENT_RESOURCES });
+                if let Err(e) = rsm_os::uds::send(&*fd, &resp, &[]) {
+                    tracing::debug!("send failed: {e}");
+                    break;
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::debug!("receive failed: {e}");
                 break;
