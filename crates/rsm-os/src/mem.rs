@@ -306,6 +306,28 @@ impl Mapping {
         Ok(())
     }
 
+    /// Receives at most `len` bytes from the socket `fd` (one blocking `recv`) straight into
+    /// the range at `offset`, without a bounce buffer: how an agent lands a large remote put
+    /// in the exporter's memory. Returns the bytes received (0: the peer closed).
+    /// `Errno::FAULT` if the span is outside the mapping or the mapping is not writable.
+    pub fn recv_at<Fd: AsFd>(&self, fd: Fd, offset: usize, len: usize) -> Result<usize, Errno> {
+        let dst = self.check(offset, len).map_err(|_| Errno::FAULT)?;
+        if self.prot != Prot::ReadWrite {
+            return Err(Errno::FAULT);
+        }
+        if len == 0 {
+            return Ok(0);
+        }
+        // SAFETY: dst..dst+len is inside the writable mapping for the life of self (checked
+        // above). The slice exists only to hand the kernel a pointer and a length for this
+        // one call: no Rust code reads or writes through it (rustix's view of the received
+        // prefix is dropped unread), and it does not outlive the call, so another process
+        // changing these bytes meanwhile cannot be observed through it.
+        let span = unsafe { std::slice::from_raw_parts_mut(dst.cast::<std::mem::MaybeUninit<u8>>(), len) };
+        let (_, n) = rustix::net::recv(fd, span, rustix::net::RecvFlags::empty())?;
+        Ok(n)
+    }
+
     /// Replaces the pages of this mapping, in place, with private zero-filled pages: stray
     /// loads and stores through old pointers keep working but reach nothing shared.
     pub fn redirect_to_scratch(&self) -> Result<(), Errno> {

@@ -18,7 +18,16 @@ pub enum Spin {
     Nothing,
 }
 
+/// Tries before a spin starts yielding the CPU between tries.
+const PURE_TRIES: u32 = 64;
+
 /// Tries non-blocking receives into `buf` for up to `budget`. A zero budget tries once.
+///
+/// The first few tries are a pure busy loop (an answer within a microsecond or so is caught
+/// at once); after that the spinner yields the CPU between tries, so that on a machine with
+/// more busy threads than CPUs it does not keep the thread it is waiting for (or any other)
+/// off the CPU: with nothing else runnable `sched_yield` returns at once and the loop is
+/// still a spin.
 pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<Spin, Errno> {
     if buf.is_empty() {
         return Ok(Spin::Data(0));
@@ -40,11 +49,20 @@ pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<S
         if budget.is_zero() {
             return Ok(Spin::Nothing);
         }
-        std::hint::spin_loop();
+        if n > PURE_TRIES && yield_on() {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
 /// The spin budget from an environment variable in microseconds, else `default_us`.
 pub fn spin_budget(var: &str, default_us: u64) -> Duration {
     Duration::from_micros(std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default_us))
+}
+
+fn yield_on() -> bool {
+    static Y: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *Y.get_or_init(|| std::env::var("RSM_SPIN_YIELD").map(|v| v != "0").unwrap_or(true))
 }

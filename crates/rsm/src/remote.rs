@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::node::lock;
 use rsm_proto::data::{self, Header, Op};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -70,23 +70,42 @@ fn io_fail(revoked: &dyn Fn() -> bool) -> Fail {
     }
 }
 
-fn write_all(s: &mut TcpStream, mut buf: &[u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+/// One more wait slice passed without progress: fails if the import was revoked meanwhile
+/// or the connection has made no progress for [`STALL`].
+fn idle(last: Instant, revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+    if revoked() {
+        Err(Fail::Revoked)
+    } else if last.elapsed() > STALL {
+        Err(Fail::Broken)
+    } else {
+        Ok(())
+    }
+}
+
+fn is_wait(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
+}
+
+fn write_all(s: &mut TcpStream, buf: &[u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+    write_all_vectored(s, &mut [IoSlice::new(buf)], revoked)
+}
+
+/// Writes every byte of `bufs` (a frame header and its payload, say: no copy into one buffer).
+fn write_all_vectored(
+    s: &mut TcpStream,
+    mut bufs: &mut [IoSlice<'_>],
+    revoked: &dyn Fn() -> bool,
+) -> std::result::Result<(), Fail> {
+    IoSlice::advance_slices(&mut bufs, 0);
     let mut last = Instant::now();
-    while !buf.is_empty() {
-        match s.write(buf) {
+    while !bufs.is_empty() {
+        match s.write_vectored(bufs) {
             Ok(0) => return Err(io_fail(revoked)),
             Ok(n) => {
-                buf = &buf[n..];
+                IoSlice::advance_slices(&mut bufs, n);
                 last = Instant::now();
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                if revoked() {
-                    return Err(Fail::Revoked);
-                }
-                if last.elapsed() > STALL {
-                    return Err(Fail::Broken);
-                }
-            }
+            Err(e) if is_wait(&e) => idle(last, revoked)?,
             Err(_) => return Err(io_fail(revoked)),
         }
     }
@@ -119,14 +138,7 @@ fn read_exact(s: &mut TcpStream, mut buf: &mut [u8], revoked: &dyn Fn() -> bool)
                 buf = &mut buf[n..];
                 last = Instant::now();
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                if revoked() {
-                    return Err(Fail::Revoked);
-                }
-                if last.elapsed() > STALL {
-                    return Err(Fail::Broken);
-                }
-            }
+            Err(e) if is_wait(&e) => idle(last, revoked)?,
             Err(_) => return Err(io_fail(revoked)),
         }
     }
@@ -248,15 +260,13 @@ impl RemoteConn {
             };
             let chunk = (data::MAX_PAYLOAD as usize / width) * width;
             let mut done = 0;
-            let mut frame = Vec::new();
             loop {
                 let n = (src.len() - done).min(chunk);
                 let last = done + n == src.len();
                 let flags = width_flag(width) | if ack && last { data::FLAG_ACK } else { 0 };
-                frame.clear();
-                frame.extend_from_slice(&Header::new(Op::Put, flags, 0, n as u32, (offset + done) as u64).encode());
-                frame.extend_from_slice(&src[done..done + n]);
-                write_all(s, &frame, revoked)?;
+                let h = Header::new(Op::Put, flags, 0, n as u32, (offset + done) as u64).encode();
+                // Header and payload leave in one system call, the payload without a copy.
+                write_all_vectored(s, &mut [IoSlice::new(&h), IoSlice::new(&src[done..done + n])], revoked)?;
                 done += n;
                 if last {
                     break;

@@ -540,16 +540,25 @@ impl crate::registry::DataConn {
 
     fn reply_data(&self, h: Header, payload: &[u8]) -> std::io::Result<()> {
         let w = lock(&self.writer);
-        let mut v = Vec::with_capacity(data::HEADER_LEN + payload.len());
-        v.extend_from_slice(&h.encode());
-        v.extend_from_slice(payload);
-        (&*w).write_all(&v)
+        let h = h.encode();
+        let mut bufs = [std::io::IoSlice::new(&h), std::io::IoSlice::new(payload)];
+        let mut bufs = &mut bufs[..];
+        std::io::IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match (&*w).write_vectored(bufs) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => std::io::IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
-/// Applies one put or get to the exporter's memory with the access width the client asked
-/// for; returns an RSMERR code or 0.
-fn apply(served: &Served, h: &Header, buf: &mut [u8], put: bool) -> u16 {
+/// Whether a put (or get) of `len` bytes described by `h` may touch the exporter's memory:
+/// 0, or the RSMERR code that the access fails with.
+fn check(served: &Served, h: &Header, len: usize, put: bool) -> u16 {
     if served.revoked.load(Ordering::SeqCst) {
         return code::CONN_ABORTED;
     }
@@ -559,13 +568,24 @@ fn apply(served: &Served, h: &Header, buf: &mut [u8], put: bool) -> u16 {
     }
     let w = h.width();
     let off = h.offset;
-    if off.checked_add(buf.len() as u64).is_none_or(|e| e > served.size) {
+    if off.checked_add(len as u64).is_none_or(|e| e > served.size) {
         return code::BAD_LENGTH;
     }
-    if off % w as u64 != 0 || buf.len() % w != 0 {
+    if off % w as u64 != 0 || len % w != 0 {
         return 17; // RSMERR_BAD_MEM_ALIGNMENT
     }
-    let off = off as usize;
+    0
+}
+
+/// Applies one put or get to the exporter's memory with the access width the client asked
+/// for; returns an RSMERR code or 0.
+fn apply(served: &Served, h: &Header, buf: &mut [u8], put: bool) -> u16 {
+    let c = check(served, h, buf.len(), put);
+    if c != 0 {
+        return c;
+    }
+    let w = h.width();
+    let off = h.offset as usize;
     let m = &served.map;
     let r = match (w, put) {
         (1, true) => m.write_at(off, buf),
@@ -595,6 +615,25 @@ fn read_elems<const N: usize, T: rsm_os::mem::Elem + Default>(
     m.read_elems(off, &mut v)?;
     for (c, x) in out.chunks_exact_mut(N).zip(v) {
         c.copy_from_slice(&f(x));
+    }
+    Ok(())
+}
+
+/// Puts of at least this many bytes (of width 1) are received straight into the mapping;
+/// smaller ones through a buffer (one copy either way; the buffer saves a system call when
+/// the payload is already waiting behind the header).
+const DIRECT_PUT: usize = 16 * 1024;
+
+/// Receives exactly `len` bytes from `s` into `map` at `off` (already checked).
+fn recv_into(s: &TcpStream, map: &rsm_os::mem::Mapping, off: usize, len: usize) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < len {
+        match map.recv_at(s, off + done, len - done) {
+            Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -631,9 +670,16 @@ fn serve_frames(
         let h = Header::decode(&hb).map_err(std::io::Error::other)?;
         match h.op {
             Op::Put => {
-                buf.resize(h.len as usize, 0);
-                s.read_exact(&mut buf)?;
-                let c = apply(served, &h, &mut buf, true);
+                let len = h.len as usize;
+                let c = if len >= DIRECT_PUT && h.width() == 1 && check(served, &h, len, true) == 0 {
+                    // Large byte puts go from the socket straight into the exporter's memory.
+                    recv_into(s, &served.map, h.offset as usize, len)?;
+                    0
+                } else {
+                    buf.resize(len, 0);
+                    s.read_exact(&mut buf)?;
+                    apply(served, &h, &mut buf, true)
+                };
                 if h.flags & data::FLAG_ACK != 0 {
                     conn.reply(Header::new(Op::Status, 0, c, 0, 0))?;
                 } else if window_err == 0 {
