@@ -1,8 +1,9 @@
 //! The C ABI end to end: builds `librsm.so` and the C programs of `tests/c` (once with
 //! AddressSanitizer + UndefinedBehaviorSanitizer, once plain for valgrind), starts real
-//! agents and runs every program against them; the two-party scenario as two processes on
-//! one node and on two nodes; the exported symbols; `make install` and the examples built
-//! with pkg-config against the installed tree.
+//! agents and runs every program against them (among them the counted bad-input sweep,
+//! `sweep.c`, whose case count is checked against a floor); the two-party scenario as two
+//! processes on one node and on two nodes; the exported symbols; `make install` and the
+//! examples built with pkg-config against the installed tree.
 //!
 //! Needs a C compiler (`cc`), `make`, `nm` and `pkg-config`; valgrind is used when installed.
 
@@ -61,6 +62,10 @@ const RSMAPI_FUNCTIONS: [&str; 42] = [
 
 /// The C test programs that run against one agent, in `tests/c`.
 const AGENT_PROGRAMS: [&str; 7] = ["controller", "export", "import", "barrier", "signal", "sg", "hostile"];
+
+/// Fewest cases the counted bad-input sweep (`tests/c/sweep.c`) may report: a floor, so that
+/// the sweep cannot shrink unnoticed (it counted 3421 when this was written).
+const SWEEP_FLOOR: usize = 3400;
 
 /// Longest a single C program may run (valgrind is slow).
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(300);
@@ -246,6 +251,71 @@ fn c_programs_under_valgrind() {
         .arg(build.join(p));
         check_program(cmd, &format!("{p} (valgrind)"));
     }
+}
+
+/// Checks the report of `tests/c/sweep.c`: no failure, at least [`SWEEP_FLOOR`] cases, and at
+/// least one case for each of the 42 functions. Returns the number of cases.
+fn check_sweep(text: &str, what: &str) -> usize {
+    for bad in
+        ["AddressSanitizer", "LeakSanitizer", "runtime error:", "== ERROR SUMMARY", "Invalid read", "Invalid write"]
+    {
+        assert!(!text.contains(bad), "{what}: the output reports \"{bad}\":\n{text}");
+    }
+    let line =
+        text.lines().rev().find(|l| l.starts_with("sweep: ")).unwrap_or_else(|| panic!("{what}: no summary:\n{text}"));
+    let mut words = line.split_whitespace();
+    let (cases, failures) = match (words.nth(1), words.next(), words.next()) {
+        (Some(n), Some("cases,"), Some(f)) => {
+            (n.parse::<usize>().expect("case count"), f.parse::<usize>().expect("failures"))
+        }
+        _ => panic!("{what}: malformed summary {line:?}"),
+    };
+    assert_eq!(failures, 0, "{what}: {line}\n{text}");
+    assert!(cases >= SWEEP_FLOOR, "{what}: only {cases} cases (the floor is {SWEEP_FLOOR})");
+    for f in RSMAPI_FUNCTIONS {
+        let n = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(f).filter(|r| r.starts_with(' ')))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        assert!(n > 0, "{what}: no case for {f}");
+    }
+    println!("{what}: {line}");
+    cases
+}
+
+/// The counted bad-input sweep over all 42 functions (issue 6), under ASan + UBSan.
+#[test]
+fn c_bad_input_sweep_under_asan_and_ubsan() {
+    let build = c_programs(true);
+    let agent = TestAgent::start(1);
+    let what = "sweep (ASan+UBSan)";
+    let text = check_program(program(&build.join("sweep"), Some(agent.socket())), what);
+    check_sweep(&text, what);
+}
+
+/// The same sweep under valgrind (memcheck, definite leaks are errors).
+#[test]
+fn c_bad_input_sweep_under_valgrind() {
+    if !have("valgrind") {
+        eprintln!("SKIPPED: valgrind is not installed");
+        return;
+    }
+    let build = c_programs(false);
+    let agent = TestAgent::start(2);
+    let what = "sweep (valgrind)";
+    let mut cmd = program(Path::new("valgrind"), Some(agent.socket()));
+    cmd.args([
+        "-q",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--show-leak-kinds=definite",
+        "--errors-for-leak-kinds=definite",
+    ])
+    .arg(build.join("sweep"));
+    let text = check_program(cmd, what);
+    check_sweep(&text, what);
 }
 
 /// Starts `two_party export` and returns it with the node and segment id it printed.

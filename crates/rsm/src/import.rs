@@ -960,12 +960,15 @@ impl Barrier {
     ///
     /// # Errors
     ///
-    /// [`Error::BarrierUninitialized`], [`Error::ConnAborted`] (revoked),
-    /// [`Error::BarrierNotOpened`].
+    /// [`Error::BarrierUninitialized`], [`Error::ConnAborted`] (revoked, or disconnected by
+    /// this process), [`Error::BarrierNotOpened`].
     #[doc(alias = "rsm_memseg_import_order_barrier")]
     pub fn order(&self) -> Result<()> {
         self.check()?;
         fence(Ordering::SeqCst);
+        if self.seg.is_disconnected() {
+            return Err(Error::ConnAborted);
+        }
         if self.seg.is_revoked() {
             self.seg.scrap_if_revoked();
             return Err(Error::ConnAborted);
@@ -982,12 +985,17 @@ impl Barrier {
     /// # Errors
     ///
     /// [`Error::BarrierUninitialized`], [`Error::ConnAborted`] (the connection was revoked
-    /// since connect; returned by every later close), [`Error::BarrierNotOpened`],
-    /// [`Error::BarrierFailure`] (a transfer in the window failed).
+    /// since connect, or disconnected by this process: a torn-down connection, as RSMAPI's
+    /// generation check reports it; returned by every later close),
+    /// [`Error::BarrierNotOpened`], [`Error::BarrierFailure`] (a transfer in the window failed).
     #[doc(alias = "rsm_memseg_import_close_barrier")]
     pub fn close(&self) -> Result<()> {
         self.check()?;
         fence(Ordering::SeqCst);
+        if self.seg.is_disconnected() {
+            self.opened.store(false, Ordering::SeqCst);
+            return Err(Error::ConnAborted);
+        }
         if self.seg.is_revoked() {
             self.opened.store(false, Ordering::SeqCst);
             self.seg.scrap_if_revoked();
