@@ -80,6 +80,10 @@ struct Args {
     /// Log every fault and restart on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Self-test: importers skip every Nth put yet report success, so the run must fail
+    /// (lost windows, corrupt bytes).
+    #[arg(long, default_value_t = 0, hide = true)]
+    sabotage: u64,
     /// Directory of the `rsmd` binary (default: the directory of this program).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         loopback: args.loopback,
         keep: args.keep,
         verbose: args.verbose,
+        sabotage: args.sabotage,
         bin_dir,
     };
     match soak::run(cfg) {

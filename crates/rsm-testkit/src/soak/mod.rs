@@ -61,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) loopback: bool,
     pub(crate) keep: bool,
     pub(crate) verbose: bool,
+    /// Importers skip every Nth put but report success (0: never): a self-test of the checks.
+    pub(crate) sabotage: u64,
     pub(crate) bin_dir: PathBuf,
 }
 
@@ -257,6 +259,8 @@ struct Soak {
     /// that destroy an exporter's memory.
     memlock: RwLock<()>,
     stop: Arc<AtomicBool>,
+    /// Exporters stop only after every importer has (a window may still be verified).
+    stop_exporters: AtomicBool,
     chaos_done: AtomicBool,
     cuts: AtomicUsize,
     cut_list: Mutex<Vec<Cut>>,
@@ -444,6 +448,9 @@ impl Soak {
         }
         let mut cmd = self.lab.command(k, &self.exe);
         cmd.arg("worker").arg("--socket").arg(self.socket(k));
+        if role == Role::Importer && self.cfg.sabotage > 0 {
+            cmd.env("RSM_SOAK_SABOTAGE", self.cfg.sabotage.to_string());
+        }
         match Worker::spawn(cmd, self.cfg.bound) {
             Ok(w) => {
                 let pid = w.pid();
@@ -466,7 +473,7 @@ impl Soak {
         let slot = &self.exporters[idx];
         let size = HEADER + slot.regions.max(1) * self.cfg.region;
         let acl: Vec<String> = (0..NODES).filter(|&n| n != slot.k).map(|n| (n + 1).to_string()).collect();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop_exporters.load(Ordering::SeqCst) {
             {
                 let mut s = lock(&slot.st);
                 if s.h.is_none() && Instant::now() >= s.respawn_at {
@@ -1129,6 +1136,7 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
         exporters,
         memlock: RwLock::new(()),
         stop,
+        stop_exporters: AtomicBool::new(false),
         chaos_done: AtomicBool::new(false),
         cuts: AtomicUsize::new(0),
         cut_list: Mutex::new(Vec::new()),
@@ -1141,6 +1149,7 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
     impl Drop for Cleanup {
         fn drop(&mut self) {
             self.0.stop.store(true, Ordering::SeqCst);
+            self.0.stop_exporters.store(true, Ordering::SeqCst);
             self.0.restore_links(true);
             self.0.cleanup();
         }
@@ -1159,11 +1168,12 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
     let mut rng = Rng::new(cfg.seed);
     let t_start = Instant::now();
     let deadline = t_start + cfg.duration;
-    let mut threads = Vec::new();
+    let mut ex_threads = Vec::new();
     for idx in 0..soak.exporters.len() {
         let s = soak.clone();
-        threads.push(std::thread::spawn(move || s.exporter_loop(idx)));
+        ex_threads.push(std::thread::spawn(move || s.exporter_loop(idx)));
     }
+    let mut threads = Vec::new();
     let importers = Arc::new(importers);
     for i in 0..importers.len() {
         let (s, imps, seed) = (soak.clone(), importers.clone(), rng.next_u64());
@@ -1181,7 +1191,13 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
     soak.stop.store(true, Ordering::SeqCst);
     for t in threads {
         if t.join().is_err() {
-            soak.violation("a driver thread panicked".into());
+            soak.violation("an importer thread panicked".into());
+        }
+    }
+    soak.stop_exporters.store(true, Ordering::SeqCst);
+    for t in ex_threads {
+        if t.join().is_err() {
+            soak.violation("an exporter thread panicked".into());
         }
     }
     let ran = t_start.elapsed();
@@ -1222,10 +1238,13 @@ impl Soak {
         let iv = self.cfg.fault_interval.as_millis() as u64;
         loop {
             let pause = rng.ms(iv / 2, iv * 3 / 2);
-            if Instant::now() + pause >= deadline || self.stop.load(Ordering::SeqCst) {
+            let at = Instant::now() + pause;
+            while Instant::now() < at.min(deadline) && !self.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if at >= deadline || self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            std::thread::sleep(pause);
             if bag.is_empty() {
                 bag = kinds.clone();
                 for i in (1..bag.len()).rev() {
@@ -1287,6 +1306,7 @@ fn report(soak: &Soak, mode: &str, why: &str, ran: Duration, footprints: &[(usiz
         "mode": mode,
         "mode_reason": why,
         "seed": cfg.seed,
+        "sabotage": cfg.sabotage,
         "duration_s": ran.as_secs_f64(),
         "nodes": NODES,
         "exporters": cfg.exporters * NODES,

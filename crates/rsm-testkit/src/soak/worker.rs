@@ -18,6 +18,10 @@ use std::path::Path;
 
 struct State {
     ctl: Controller,
+    /// `--sabotage N` of the driver (`RSM_SOAK_SABOTAGE`): every Nth put is skipped and still
+    /// answered `ok`, to prove that the driver's checks catch lost writes.
+    sabotage: u64,
+    puts: u64,
     export: Option<ExportSegment>,
     import: Option<(ImportSegment, Barrier)>,
 }
@@ -102,6 +106,10 @@ impl State {
                 let seed: u64 = n(it.next())?;
                 let width: usize = n(it.next())?;
                 let data = rsm_testkit::pattern(seed, len);
+                self.puts += 1;
+                if self.sabotage > 0 && self.puts % self.sabotage == 0 {
+                    return ok(String::new());
+                }
                 let seg = &self.import()?.0;
                 let r = match width {
                     2 => seg.put16(off, &items(&data, u16::from_ne_bytes)),
@@ -140,7 +148,8 @@ pub(crate) fn run(socket: &Path) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let mut st = State { ctl, export: None, import: None };
+    let sabotage = std::env::var("RSM_SOAK_SABOTAGE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut st = State { ctl, sabotage, puts: 0, export: None, import: None };
     let _ = writeln!(out, "ok ready {}", std::process::id());
     let _ = out.flush();
     for line in std::io::stdin().lock().lines() {
