@@ -17,7 +17,8 @@
 //!    path and process). Importers are added in waves up to each checkpoint (100, 500, 1000,
 //!    ...), at most `--connect-parallel` connecting at once; connected ones keep putting a
 //!    pattern into their slice and getting it back every `--pace-ms`. After the last wave all
-//!    of them put and get as fast as they can for `--work-secs`, then write a final pattern
+//!    of them work at once for `--work-secs` (a round, `--work-gap-us` of sleep, a round,
+//!    ...), then write a final pattern
 //!    that the exporter checks byte for byte in its own memory. Then all disconnect, and the
 //!    agents' counters must come back to no import.
 //!
@@ -55,16 +56,24 @@ pub(crate) struct ScaleArgs {
     /// Bytes of the segment each importer owns (a multiple of 8).
     #[arg(long, default_value_t = 4096)]
     slice: usize,
-    /// Importers connecting at the same time.
-    #[arg(long, default_value_t = 8)]
+    /// Importers connecting at the same time (more than 1 measures queueing too: the library
+    /// opens agent connections of one process one at a time).
+    #[arg(long, default_value_t = 1)]
     connect_parallel: usize,
     /// While importers are being added, each connected one does one put + get every this
     /// many milliseconds.
     #[arg(long, default_value_t = 200)]
     pace_ms: u64,
-    /// Seconds during which all importers put and get as fast as they can.
+    /// Seconds during which all importers work at once, each one round after another with
+    /// `--work-gap-us` between rounds.
     #[arg(long, default_value_t = 3.0)]
     work_secs: f64,
+    /// Sleep between two rounds of one importer while all work at once. With 0 (yield only)
+    /// the ~500 importers whose rounds never block keep ~1000 threads runnable on this
+    /// machine's CPUs, which starves every other thread for seconds (and the agents'
+    /// heartbeats, so paths go down).
+    #[arg(long, default_value_t = 1000)]
+    work_gap_us: u64,
     /// RLIMIT_NOFILE for this process and the agents it starts (default: raised to what
     /// the counts need, if possible; 0: leave as it is).
     #[arg(long)]
@@ -115,6 +124,18 @@ fn usage(pid: u32) -> Usage {
     }
     u.fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
     u
+}
+
+/// The soft RLIMIT_NOFILE of a process (from /proc/PID/limits).
+fn nofile_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into())
 }
 
 fn usage_json(u: Usage) -> Value {
@@ -303,8 +324,9 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     out.emit(&json!({
         "metric": "scale_config", "segments": a.segments, "importers": a.importers, "samples": a.samples,
         "slice": a.slice, "connect_parallel": a.connect_parallel, "pace_ms": a.pace_ms, "work_secs": a.work_secs,
+        "work_gap_us": a.work_gap_us,
         "nofile_before": nofile_before, "nofile": nofile, "nofile_wanted": want,
-        "agent_max_segments": rsmd::config::Limits::default().max_segments,
+        "agent_max_segments": rsmd::config::Limits::default().max_segments, "agent_nofile": nofile_of(pid1),
     }))?;
     out.emit(&json!({"metric": "scale_idle", "node1": usage_json(idle1), "node2": usage_json(idle2),
         "idle_limit_kib": 16 * 1024}))?;
@@ -318,7 +340,9 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
         idle2.threads
     ))?;
     out.line(&format!(
-        "RLIMIT_NOFILE {nofile_before} -> {nofile} (wanted {want}); agent max_segments {} (default, not changed)",
+        "RLIMIT_NOFILE of this process {nofile_before} -> {nofile} (wanted {want}), of the agents {}; agent \
+         max_segments {} (the default, not changed)",
+        nofile_of(pid1),
         rsmd::config::Limits::default().max_segments
     ))?;
 
@@ -377,7 +401,7 @@ fn segments_phase(
     ))?;
     let t_phase = Instant::now();
     let mut publish_ns: Vec<u64> = Vec::new();
-    let mut pub_failed = false;
+    let mut pub_failed: Option<usize> = None;
     for cp in checkpoints(&[100, 1000, 5000, 10_000, 50_000], a.segments) {
         let t_band = Instant::now();
         while segs.len() < cp {
@@ -394,8 +418,19 @@ fn segments_phase(
                     segs.push(v);
                 }
                 Err(e) => {
-                    out.error(format!("publishing segment {} failed: {e}", i + 1));
-                    pub_failed = true;
+                    out.error(format!(
+                        "publishing segment {} failed: {e} (node 1's agent has {} descriptors open, limit {})",
+                        i + 1,
+                        usage(pid1).fds,
+                        nofile_of(pid1)
+                    ));
+                    pub_failed = Some(segs.len());
+                    // Room for the connect samples (each needs a descriptor in the agent):
+                    // withdraw the last 1% again.
+                    let k = (segs.len() / 100).clamp(1, segs.len().max(1)).min(segs.len());
+                    for (s, _) in segs.drain(segs.len() - k..) {
+                        let _ = s.destroy();
+                    }
                     break;
                 }
             }
@@ -447,7 +482,7 @@ fn segments_phase(
             "cycle_loopback_p50_ns": pct(c_lo, 50.0), "cycle_tcp_p50_ns": pct(c_tcp, 50.0),
             "samples": l_lo.len() + l_tcp.len(),
             "node1": usage_json(u1), "node2": usage_json(u2),
-            "node1_rss_growth_bytes_per_segment": growth, "errors": out.errors,
+            "node1_rss_growth_bytes_per_segment": growth, "publish_refused_at": pub_failed, "errors": out.errors,
         });
         out.emit(&row)?;
         out.line(&format!(
@@ -466,7 +501,12 @@ fn segments_phase(
             mib(u2.rss_kib),
             u2.fds
         ))?;
-        if pub_failed {
+        if let Some(m) = pub_failed {
+            out.line(&format!(
+                "  (publishing stopped: the agent refused segment {} (see above); {} withdrawn for the samples)",
+                m + 1,
+                m - n
+            ))?;
             break;
         }
     }
@@ -542,6 +582,7 @@ struct Shared {
     phase: AtomicU8,
     gate: Gate,
     pace: Duration,
+    gap: Duration,
     slice: usize,
     segment: u32,
     node: u32,
@@ -564,8 +605,9 @@ impl Shared {
 
 /// What an importer thread reports.
 enum Report {
-    /// Connected (or failed to) after this many ns.
-    Connected { remote: bool, ns: u64, ok: bool },
+    /// Connected (or failed to): `session_ns` to open its own agent connection (socket,
+    /// hello, controller), then `ns` for connect + barrier.
+    Connected { remote: bool, session_ns: u64, ns: u64, ok: bool },
     /// Wrote and checked its final pattern; rounds during the full-speed phase.
     Finished { rounds: u64 },
 }
@@ -580,19 +622,21 @@ fn importer(sh: &Shared, i: usize, link: &Path, remote: bool, tx: &mpsc::Sender<
     sh.gate.acquire();
     let t0 = Instant::now();
     let name = if remote { "tcp0" } else { "loopback" };
-    let r = Controller::get_at(link, Some(name))
+    let ctl = Controller::get_at(link, Some(name));
+    let t1 = Instant::now();
+    let r = ctl
         .and_then(|ctl| ImportSegment::connect(&ctl, sh.node, sh.segment, perm::RDWR))
         .and_then(|imp| imp.init_barrier(BarrierType::Node).map(|bar| (imp, bar)));
-    let ns = crate_ns(t0.elapsed());
+    let (session_ns, ns) = (crate_ns(t1 - t0), crate_ns(t1.elapsed()));
     sh.gate.release();
     let (imp, _bar) = match r {
         Ok(imp) => {
-            let _ = tx.send(Report::Connected { remote, ns, ok: true });
+            let _ = tx.send(Report::Connected { remote, session_ns, ns, ok: true });
             imp
         }
         Err(e) => {
             sh.error(format!("importer {i} ({name}): connect: {e}"));
-            let _ = tx.send(Report::Connected { remote, ns, ok: false });
+            let _ = tx.send(Report::Connected { remote, session_ns, ns, ok: false });
             return;
         }
     };
@@ -639,7 +683,11 @@ fn importer(sh: &Shared, i: usize, link: &Path, remote: bool, tx: &mpsc::Sender<
                 } else {
                     failed = true;
                 }
-                std::thread::yield_now();
+                if sh.gap.is_zero() {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(sh.gap);
+                }
             }
             FULL => std::thread::sleep(Duration::from_millis(5)),
             _ => break,
@@ -687,12 +735,13 @@ fn importers_phase(
     out.line(&format!(
         "\n{n} importers of one {size} B segment of node 1: even ones on node 1 (loopback), odd ones on node 2 \
          (tcp0); each its own agent connection and a {} B slice; {} connecting at once; connected ones put+get+check \
-         every {} ms",
+         every {} ms. µs per wave; session: opening its agent connection; con: connect + barrier",
         a.slice, a.connect_parallel, a.pace_ms
     ))?;
     out.line(&format!(
-        "{:>9} {:>11} {:>11} {:>11} {:>11} {:>10} {:>7} {:>8} {:>10} {:>7} {:>8}",
+        "{:>9} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10} {:>7} {:>8} {:>10} {:>7} {:>8}",
         "importers",
+        "session p50",
         "lo con p50",
         "lo con p99",
         "tcp con p50",
@@ -704,10 +753,11 @@ fn importers_phase(
         "n2 fds",
         "n2 thr"
     ))?;
-    let row = |k: usize, lo: &mut Vec<u64>, tcp: &mut Vec<u64>, u1: Usage, u2: Usage| {
+    let row = |k: usize, lo: &mut Vec<u64>, tcp: &mut Vec<u64>, sess: &mut Vec<u64>, u1: Usage, u2: Usage| {
         format!(
-            "{:>9} {:>11} {:>11} {:>11} {:>11} {:>10} {:>7} {:>8} {:>10} {:>7} {:>8}",
+            "{:>9} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10} {:>7} {:>8} {:>10} {:>7} {:>8}",
             k,
+            fmt_us(pct(sess, 50.0)),
             fmt_us(pct(lo, 50.0)),
             fmt_us(pct(lo, 99.0)),
             fmt_us(pct(tcp, 50.0)),
@@ -722,12 +772,13 @@ fn importers_phase(
     };
     out.emit(&json!({"metric": "scale_importers", "importers": 0, "node1": usage_json(base1),
         "node2": usage_json(base2), "errors": out.errors}))?;
-    out.line(&row(0, &mut Vec::new(), &mut Vec::new(), base1, base2))?;
+    out.line(&row(0, &mut Vec::new(), &mut Vec::new(), &mut Vec::new(), base1, base2))?;
 
     let sh = Arc::new(Shared {
         phase: AtomicU8::new(PACED),
         gate: Gate { free: Mutex::new(a.connect_parallel), cv: Condvar::new() },
         pace: Duration::from_millis(a.pace_ms),
+        gap: Duration::from_micros(a.work_gap_us),
         slice: a.slice,
         segment,
         node: exp_ctl.local_node(),
@@ -752,7 +803,7 @@ fn importers_phase(
     let mut all_lo = Vec::new();
     let mut all_tcp = Vec::new();
     for cp in checkpoints(&[100, 500, 1000, 5000], n) {
-        let (mut lo, mut tcp) = (Vec::new(), Vec::new());
+        let (mut lo, mut tcp, mut sess) = (Vec::new(), Vec::new(), Vec::new());
         let t_wave = Instant::now();
         let mut spawned_here = 0;
         while threads.len() < cp {
@@ -776,8 +827,9 @@ fn importers_phase(
         }
         for _ in 0..spawned_here {
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(Report::Connected { remote, ns, ok }) => {
+                Ok(Report::Connected { remote, session_ns, ns, ok }) => {
                     connected += 1;
+                    sess.push(session_ns);
                     if ok {
                         conn_ok += 1;
                         if remote { tcp.push(ns) } else { lo.push(ns) }
@@ -800,6 +852,7 @@ fn importers_phase(
             "connect_loopback_p50_ns": pct(&mut lo, 50.0), "connect_loopback_p99_ns": pct(&mut lo, 99.0),
             "connect_tcp_p50_ns": pct(&mut tcp, 50.0), "connect_tcp_p99_ns": pct(&mut tcp, 99.0),
             "wave_loopback": lo.len(), "wave_tcp": tcp.len(),
+            "session_p50_ns": pct(&mut sess, 50.0), "session_p99_ns": pct(&mut sess, 99.0),
             "node1": usage_json(u1), "node2": usage_json(u2),
             "node1_rss_growth_bytes_per_importer":
                 (u1.rss_kib.saturating_sub(base1.rss_kib) * 1024) as f64 / threads.len().max(1) as f64,
@@ -807,7 +860,7 @@ fn importers_phase(
                 (u2.rss_kib.saturating_sub(base2.rss_kib) * 1024) as f64 / threads.len().max(1) as f64,
             "errors": errors,
         }))?;
-        out.line(&row(threads.len(), &mut lo, &mut tcp, u1, u2))?;
+        out.line(&row(threads.len(), &mut lo, &mut tcp, &mut sess, u1, u2))?;
         if spawn_err.is_some() {
             break;
         }
@@ -866,10 +919,11 @@ fn importers_phase(
         "node1": usage_json(u1), "node2": usage_json(u2), "errors": errors,
     }))?;
     out.line(&format!(
-        "all {conn_ok} connected in {connect_secs:.1} s; {work_secs:.1} s at full speed: {lo_rounds} loopback and \
-         {tcp_rounds} tcp rounds of put {} B + get + check (fewest per importer {}, {starved} importer(s) without a \
-         round); final patterns checked in the exporter's memory: {} of {} slices wrong",
+        "all {conn_ok} connected in {connect_secs:.2} s; {work_secs:.1} s at full speed: {lo_rounds} loopback and \
+         {tcp_rounds} tcp rounds of put {} B + get + check, {} µs between rounds (fewest per importer {}, {starved} \
+         importer(s) without a round); final patterns checked in the exporter's memory: {} of {} slices wrong",
         a.slice,
+        a.work_gap_us,
         if min_rounds == u64::MAX { 0 } else { min_rounds },
         bad_slices,
         connected.min(n)
