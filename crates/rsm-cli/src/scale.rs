@@ -18,11 +18,16 @@
 //!    ...), at most `--connect-parallel` connecting at once; connected ones keep putting a
 //!    pattern into their slice and getting it back every `--pace-ms`. After the last wave all
 //!    of them work at once for `--work-secs` (a round, `--work-gap-us` of sleep, a round,
-//!    ...), then write a final pattern
-//!    that the exporter checks byte for byte in its own memory. Then all disconnect, and the
-//!    agents' counters must come back to no import.
+//!    ...), then write a final pattern that the exporter checks byte for byte in its own
+//!    memory. Then all disconnect, and the agents' counters must come back to no import.
 //!
-//! Every wrong byte or failed operation counts as an error; the command fails if there is any.
+//! Every wrong byte or failed operation counts as an error (as does a publish the agent
+//! refuses: publishing then stops at that count); the command fails if there is any.
+//!
+//! Descriptors: the agent keeps three per published segment (memfd, its read-only reopen,
+//! the event counter) and this process two (memfd, event counter), so 10,000 segments need
+//! an RLIMIT_NOFILE above ~30,000. The command raises its own limit (which the agents
+//! inherit) as far as it may and says how far it got.
 
 use anyhow::{Context, Result, anyhow, bail};
 use rsm::{BarrierType, Controller, ExportFlags, ExportSegment, ImportSegment, perm};
