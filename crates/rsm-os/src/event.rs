@@ -48,7 +48,8 @@ pub fn try_consume<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
 /// Waits until an event can be consumed, then consumes it. `timeout` `None` waits forever.
 /// Returns `Ok(false)` on timeout; `Err(Errno::INTR)` when interrupted by a signal.
 pub fn wait<Fd: AsFd>(fd: Fd, timeout: Option<Duration>) -> Result<bool, Errno> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout too long to have a representable deadline is as good as none.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         if try_consume(&fd)? {
             return Ok(true);

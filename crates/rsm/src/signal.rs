@@ -111,7 +111,8 @@ pub use rsm_os::poll::RawPollFd as PollFd;
 #[doc(alias = "rsm_intr_signal_wait_pollfd")]
 pub fn wait_pollfd(fds: &mut [PollFd], timeout: Option<Duration>) -> Result<usize> {
     use rsm_os::BorrowedFd;
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    // A timeout too long to have a representable deadline is as good as none.
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
     // Hold the descriptors of registered entries so they stay open while we poll.
     let held: Vec<Option<Arc<OwnedFd>>> = {
         let reg = lock(pollfds());
