@@ -19,7 +19,7 @@ pub enum Spin {
 }
 
 /// Tries before a spin starts yielding the CPU between tries.
-const PURE_TRIES: u32 = 64;
+const PURE_TRIES: u32 = 2;
 
 /// Tries non-blocking receives into `buf` for up to `budget`. A zero budget tries once.
 ///

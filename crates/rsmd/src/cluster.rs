@@ -638,22 +638,93 @@ fn recv_into(s: &TcpStream, map: &rsm_os::mem::Mapping, off: usize, len: usize) 
     Ok(())
 }
 
-/// Reads exactly `buf`, spinning for up to `spin` before each blocking read.
-fn read_spin(s: &mut TcpStream, mut buf: &mut [u8], spin: Duration) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match rsm_os::net::recv_spin(&*s, buf, spin).map_err(std::io::Error::from)? {
-            rsm_os::net::Spin::Data(n) => buf = &mut buf[n..],
-            rsm_os::net::Spin::Closed => return Err(ErrorKind::UnexpectedEof.into()),
-            rsm_os::net::Spin::Nothing => {
-                let n = s.read(buf)?;
-                if n == 0 {
-                    return Err(ErrorKind::UnexpectedEof.into());
-                }
-                buf = &mut buf[n..];
-            }
-        }
+/// Receive side of a data connection: one buffer that each `recv` fills as far as the
+/// socket has bytes, so that a small frame (header and payload) and the frames pipelined
+/// behind it cost one system call, not two per frame.
+struct Rx {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Rx {
+    const CAP: usize = 64 * 1024;
+
+    fn new() -> Rx {
+        Rx { buf: vec![0; Rx::CAP], start: 0, end: 0 }
     }
-    Ok(())
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Receives more bytes (at least one), spinning for up to `spin` first.
+    fn fill(&mut self, s: &TcpStream, spin: Duration) -> std::io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.end < data::HEADER_LEN {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let room = &mut self.buf[self.end..];
+        let n = match rsm_os::net::recv_spin(s, room, spin).map_err(std::io::Error::from)? {
+            rsm_os::net::Spin::Data(n) => n,
+            rsm_os::net::Spin::Closed => 0,
+            rsm_os::net::Spin::Nothing => (&*s).read(room)?,
+        };
+        if n == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    /// The next frame header.
+    fn header(&mut self, s: &TcpStream, spin: Duration) -> std::io::Result<Header> {
+        while self.buffered() < data::HEADER_LEN {
+            self.fill(s, spin)?;
+        }
+        let mut hb = [0u8; data::HEADER_LEN];
+        hb.copy_from_slice(&self.buf[self.start..self.start + data::HEADER_LEN]);
+        self.start += data::HEADER_LEN;
+        Header::decode(&hb).map_err(std::io::Error::other)
+    }
+
+    /// Takes up to `len` buffered bytes.
+    fn take(&mut self, len: usize) -> &mut [u8] {
+        let n = len.min(self.buffered());
+        let b = &mut self.buf[self.start..self.start + n];
+        self.start += n;
+        b
+    }
+
+    /// Reads a payload of exactly `dst.len()` bytes: what is buffered, then the rest straight
+    /// from the socket.
+    fn payload(&mut self, s: &TcpStream, dst: &mut [u8]) -> std::io::Result<()> {
+        let k = {
+            let b = self.take(dst.len());
+            dst[..b.len()].copy_from_slice(b);
+            b.len()
+        };
+        (&*s).read_exact(&mut dst[k..])
+    }
+
+    /// Receives a payload of `len` bytes into `map` at `off` (already checked): what is
+    /// buffered, then the rest straight from the socket into the mapping.
+    fn payload_into(
+        &mut self,
+        s: &TcpStream,
+        map: &rsm_os::mem::Mapping,
+        off: usize,
+        len: usize,
+    ) -> std::io::Result<()> {
+        let b = self.take(len);
+        let k = b.len();
+        map.write_at(off, b).map_err(|_| std::io::Error::other("put outside the mapping"))?;
+        recv_into(s, map, off + k, len - k)
+    }
 }
 
 fn serve_frames(
@@ -664,20 +735,22 @@ fn serve_frames(
 ) -> std::io::Result<()> {
     let mut window_err: u16 = 0;
     let mut buf = Vec::new();
-    let mut hb = [0u8; data::HEADER_LEN];
+    let mut rx = Rx::new();
     loop {
-        read_spin(s, &mut hb, spin)?;
-        let h = Header::decode(&hb).map_err(std::io::Error::other)?;
+        let h = rx.header(s, spin)?;
         match h.op {
             Op::Put => {
                 let len = h.len as usize;
                 let c = if len >= DIRECT_PUT && h.width() == 1 && check(served, &h, len, true) == 0 {
                     // Large byte puts go from the socket straight into the exporter's memory.
-                    recv_into(s, &served.map, h.offset as usize, len)?;
+                    rx.payload_into(s, &served.map, h.offset as usize, len)?;
                     0
+                } else if rx.buffered() >= len {
+                    // The usual small put: already here, behind its header.
+                    apply(served, &h, rx.take(len), true)
                 } else {
                     buf.resize(len, 0);
-                    s.read_exact(&mut buf)?;
+                    rx.payload(s, &mut buf)?;
                     apply(served, &h, &mut buf, true)
                 };
                 if h.flags & data::FLAG_ACK != 0 {
