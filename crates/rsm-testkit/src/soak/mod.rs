@@ -10,11 +10,15 @@
 //!   exported on another node) and asks the exporter process, over its pipe, for the region's
 //!   bytes. A byte that differs is corrupt; a committed window any of whose bytes is not found
 //!   (or whose exporter is not the one the importer connected to) is lost.
-//! - Faults that destroy an exporter's memory (exporter kill, agent kill) take a write lock that
-//!   every close-then-verify holds for reading, and an exporter kill holds it until the
-//!   exporting agent has withdrawn the segment; so a close that returns 0 can always be
-//!   verified, and a close issued after a kill must fail. Link cuts and importer kills take no
-//!   lock and may hit anywhere, closes included.
+//! - Faults that destroy an exporter's memory (agent kills, half of the exporter kills) take a
+//!   write lock that every close-then-verify holds for reading, and an exporter kill holds it
+//!   until the exporting agent has withdrawn the segment; so a close that returns 0 can always
+//!   be verified, and a close issued after such a kill must fail. The other half of the
+//!   exporter kills race with closes: a window that committed while its exporter was being
+//!   killed (before the agent withdrew the segment) cannot be verified, since the memory died
+//!   with the process, and is counted as unverifiable; any other window that committed and
+//!   whose bytes are not there is lost. Link cuts and importer kills take no lock and may hit
+//!   anywhere, closes included.
 //! - Every failed window must report `RSMERR_BARRIER_FAILURE` or `RSMERR_CONN_ABORTED`.
 //! - Every request to a worker has a bound; no answer within it is a hang.
 //! - At the end every agent's descriptors, memfds and mappings are compared with the baseline
@@ -162,6 +166,8 @@ struct Stats {
     violations: u64,
     messages: Vec<String>,
     leaks: u64,
+    racing_exporter_kills: u64,
+    unverifiable: u64,
     worker_starts: u64,
     agent_restarts: u64,
     max_close: Duration,
@@ -232,6 +238,9 @@ struct ExpSt {
     inc: u64,
     alive: bool,
     respawn_at: Instant,
+    /// Kills of this slot's incarnations that did not take the lock: when the exporting
+    /// agent was seen to have withdrawn the segment (None: not yet).
+    racing_kills: HashMap<u64, Option<Instant>>,
 }
 
 struct ExpSlot {
@@ -476,6 +485,16 @@ impl Soak {
         while !self.stop_exporters.load(Ordering::SeqCst) {
             {
                 let mut s = lock(&slot.st);
+                // Only the chaos driver kills exporters, and it takes them out of the slot.
+                if let Some(h) = s.h.as_mut() {
+                    if !h.w().alive() {
+                        let h = s.h.take();
+                        s.alive = false;
+                        if !h.as_ref().is_some_and(Handle::killed_by_chaos) {
+                            self.violation(format!("exporter {idx} on node {} died by itself", slot.k + 1));
+                        }
+                    }
+                }
                 if s.h.is_none() && Instant::now() >= s.respawn_at {
                     if let Some(mut h) = self.spawn(slot.k, Role::Exporter) {
                         let inc = self.inc.fetch_add(1, Ordering::SeqCst) + 1;
@@ -486,7 +505,10 @@ impl Soak {
                                         "exporter {idx} on node {} up: id {id:#x} inc {inc}",
                                         slot.k + 1
                                     ));
-                                    *s = ExpSt { h: Some(h), segid: id, inc, alive: true, respawn_at: Instant::now() };
+                                    s.h = Some(h);
+                                    s.segid = id;
+                                    s.inc = inc;
+                                    s.alive = true;
                                 }
                                 Err(_) => self.violation(format!("export answered {id:?}")),
                             },
@@ -570,20 +592,32 @@ impl Soak {
         }
         let idx = live[rng.below(live.len())];
         let slot = &self.exporters[idx];
-        let _w = self.memlock.write().unwrap_or_else(|e| e.into_inner());
-        let (segid, pid) = {
+        // Half of the exporter kills take the lock (and so never hit a close in flight, and
+        // every close after them must fail); the other half race with closes: a window that
+        // committed on an incarnation killed before the agent withdrew its segment cannot be
+        // verified (the exporter's memory is gone) and is counted as unverifiable, not lost.
+        let racing = rng.below(2) == 0;
+        let _w = if racing { None } else { Some(self.memlock.write().unwrap_or_else(|e| e.into_inner())) };
+        let (segid, pid, inc) = {
             let mut s = lock(&slot.st);
             if !s.alive {
                 return false;
+            }
+            if racing {
+                let inc = s.inc;
+                s.racing_kills.insert(inc, None);
             }
             s.alive = false;
             s.respawn_at = Instant::now() + rng.ms(0, 800);
             let pid = s.h.as_ref().map(|h| h.pid).unwrap_or(0);
             // Dropping the handle SIGKILLs and reaps it.
             s.h = None;
-            (s.segid, pid)
+            (s.segid, pid, s.inc)
         };
-        self.note(format!("chaos: SIGKILL exporter {idx} (pid {pid}) on node {}", slot.k + 1));
+        if racing {
+            self.stats().racing_exporter_kills += 1;
+        }
+        self.note(format!("chaos: SIGKILL exporter {idx} (pid {pid}) on node {} (racing {racing})", slot.k + 1));
         // A close issued from now on must fail: wait until the exporting agent has withdrawn
         // the segment before letting any close run.
         let deadline = Instant::now() + self.cfg.bound;
@@ -602,7 +636,17 @@ impl Soak {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        if racing {
+            lock(&slot.st).racing_kills.insert(inc, Some(Instant::now()));
+        }
         true
+    }
+
+    /// Whether a close that started at `close_started` on incarnation `inc` of exporter `idx`
+    /// may have returned 0 with the exporter already dead: a racing kill of that incarnation
+    /// whose withdrawal was not yet seen when the close started.
+    fn raced(&self, idx: usize, inc: u64, close_started: Instant) -> bool {
+        lock(&self.exporters[idx].st).racing_kills.get(&inc).is_some_and(|w| w.is_none_or(|t| t > close_started))
     }
 
     fn kill_importer(&self, rng: &mut Rng) -> bool {
@@ -952,6 +996,7 @@ impl<'a> Importer<'a> {
         }
         let guard = soak.memlock.read().unwrap_or_else(|e| e.into_inner());
         let t = Instant::now();
+        let close_started = t;
         let close = self.call("close");
         let took = t.elapsed();
         {
@@ -972,7 +1017,7 @@ impl<'a> Importer<'a> {
         };
         match outcome {
             Ok(()) => {
-                self.verify(inc, &puts);
+                self.verify(inc, &puts, close_started);
                 drop(guard);
             }
             Err(e) => {
@@ -1003,7 +1048,7 @@ impl<'a> Importer<'a> {
 
     /// A committed window: apply it to the shadow and compare the whole region with the
     /// exporter's bytes.
-    fn verify(&mut self, inc: u64, puts: &[Put]) {
+    fn verify(&mut self, inc: u64, puts: &[Put], close_started: Instant) {
         let soak = self.soak;
         let r = soak.cfg.region;
         let mut in_window = vec![false; r];
@@ -1016,6 +1061,11 @@ impl<'a> Importer<'a> {
         }
         let got = match soak.exporter_bytes(self.spec.target, inc, self.base, r) {
             Ok(g) => g,
+            Err(_) if soak.raced(self.spec.target, inc, close_started) => {
+                soak.stats().unverifiable += 1;
+                self.known.iter_mut().for_each(|k| *k = false);
+                return;
+            }
             Err(e) => {
                 soak.violation(format!("{}: close returned 0 but the bytes cannot be found: {e}", self.name()));
                 let mut s = soak.stats();
@@ -1077,7 +1127,14 @@ fn assign(cfg: &Config) -> (Vec<ExpSlot>, Vec<ImpSpec>) {
             exporters.push(ExpSlot {
                 k,
                 regions: 0,
-                st: Mutex::new(ExpSt { h: None, segid: 0, inc: 0, alive: false, respawn_at: Instant::now() }),
+                st: Mutex::new(ExpSt {
+                    h: None,
+                    segid: 0,
+                    inc: 0,
+                    alive: false,
+                    respawn_at: Instant::now(),
+                    racing_kills: HashMap::new(),
+                }),
             });
         }
     }
@@ -1317,6 +1374,8 @@ fn report(soak: &Soak, mode: &str, why: &str, ran: Duration, footprints: &[(usiz
         "windows_failed": failed,
         "windows_failed_by_error": s.failed,
         "windows_interrupted": s.interrupted,
+        "windows_unverifiable": s.unverifiable,
+        "racing_exporter_kills": s.racing_exporter_kills,
         "bytes_committed": s.bytes_committed,
         "bytes_verified": s.bytes_verified,
         "faults": faults,
@@ -1349,11 +1408,19 @@ fn report(soak: &Soak, mode: &str, why: &str, ran: Duration, footprints: &[(usiz
     text.push_str(&format!("  windows committed   {}\n", s.committed));
     text.push_str(&format!("  windows failed      {failed} {:?}\n", s.failed));
     text.push_str(&format!("  windows interrupted {} (importer killed mid-window)\n", s.interrupted));
+    text.push_str(&format!(
+        "  windows unverifiable {} (committed, then the exporter died in a racing kill)\n",
+        s.unverifiable
+    ));
     text.push_str(&format!("  bytes committed     {}\n", s.bytes_committed));
     text.push_str(&format!("  bytes verified      {}\n", s.bytes_verified));
     text.push_str(&format!(
         "  faults injected     {faults} ({})\n",
         kinds.iter().map(|k| format!("{k} {}", s.faults.get(k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ")
+    ));
+    text.push_str(&format!(
+        "  racing exporter kills {} (of the exporter kills, without the lock)\n",
+        s.racing_exporter_kills
     ));
     text.push_str(&format!("  connect errors      {:?}\n", s.connect_errors));
     text.push_str(&format!("  slowest close       {:?}, slowest connect {:?}\n", s.max_close, s.max_connect));

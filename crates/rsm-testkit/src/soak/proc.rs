@@ -93,6 +93,11 @@ impl Worker {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends `line` and waits at most `bound` for the answer.
     pub(crate) fn call(&mut self, line: &str, bound: Duration) -> Result<Reply, NoReply> {
         if writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()).is_err() {
