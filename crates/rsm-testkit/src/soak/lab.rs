@@ -33,11 +33,7 @@ impl Drop for Lab {
             // Only if it is still in the host's namespace (made, not yet moved).
             let _ = ip(&["link", "del", l]);
         }
-        if let Some(ns) = &self.ns {
-            for n in ns {
-                let _ = ip(&["netns", "del", n]);
-            }
-        }
+        self.remove();
     }
 }
 
@@ -104,6 +100,18 @@ impl Lab {
             addrs: std::array::from_fn(|k| format!("127.0.0.{}", k + 1)),
             port: 20_000 + (pid % 20_000) as u16,
             made_links: Vec::new(),
+        }
+    }
+
+    /// Removes the namespaces (and the links in them); idempotent. Processes still inside
+    /// keep their namespace until they exit.
+    pub(crate) fn remove(&self) {
+        if let Some(ns) = &self.ns {
+            for n in ns {
+                if std::path::Path::new("/run/netns").join(n).exists() {
+                    let _ = ip(&["netns", "del", n]);
+                }
+            }
         }
     }
 

@@ -1209,6 +1209,7 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
             self.0.stop_exporters.store(true, Ordering::SeqCst);
             self.0.restore_links(true);
             self.0.cleanup();
+            self.0.lab.remove();
         }
     }
     let guard = Cleanup(soak.clone());
