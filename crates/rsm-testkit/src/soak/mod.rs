@@ -1,7 +1,7 @@
 //! The fault-injection soak (issue 6): three nodes (real `rsmd` agents, each in its own network
 //! namespace), exporters and importers (worker processes, see [`worker`]) doing random puts in
 //! explicit barrier windows, and a chaos driver that SIGKILLs exporters, importers and agents,
-//! restarts them, and cuts and restores links.
+//! restarts them, cuts and restores links, and resets importers' data connections.
 //!
 //! What is checked, and how:
 //!
@@ -17,8 +17,8 @@
 //!   exporter kills race with closes: a window that committed while its exporter was being
 //!   killed (before the agent withdrew the segment) cannot be verified, since the memory died
 //!   with the process, and is counted as unverifiable; any other window that committed and
-//!   whose bytes are not there is lost. Link cuts and importer kills take no lock and may hit
-//!   anywhere, closes included.
+//!   whose bytes are not there is lost. Link cuts, importer kills and data-connection resets
+//!   (`ss -K`, as root) take no lock and may hit anywhere, closes included.
 //! - Every failed window must report `RSMERR_BARRIER_FAILURE` or `RSMERR_CONN_ABORTED`.
 //! - Every request to a worker has a bound; no answer within it is a hang.
 //! - At the end every agent's descriptors, memfds and mappings are compared with the baseline
@@ -107,6 +107,7 @@ enum Fault {
     ImporterKill,
     AgentKill,
     LinkCut,
+    DataReset,
 }
 
 impl Fault {
@@ -116,6 +117,7 @@ impl Fault {
             Fault::ImporterKill => "importer_kill",
             Fault::AgentKill => "agent_kill",
             Fault::LinkCut => "link_cut",
+            Fault::DataReset => "data_reset",
         }
     }
 }
@@ -667,6 +669,50 @@ impl Soak {
             drop(st);
             self.note(format!("chaos: SIGKILL importer pid {pid} on node {}", node.k + 1));
             return true;
+        }
+        false
+    }
+
+    /// Resets the TCP data connections of a random importer (`ss -K` in its namespace), the
+    /// link staying up: the importing process sees its connection broken with no revocation,
+    /// which is `RSMERR_BARRIER_FAILURE` for the window, and re-dials on its next put.
+    fn reset_data(&self, rng: &mut Rng) -> bool {
+        let start = rng.below(NODES);
+        for i in 0..NODES {
+            let k = (start + i) % NODES;
+            let node = &self.nodes[k];
+            let st = lock(&node.st);
+            let mut pids: Vec<u32> =
+                st.workers.iter().filter(|(_, r)| **r == Role::Importer).map(|(p, _)| *p).collect();
+            pids.sort_unstable();
+            let first = rng.below(pids.len().max(1));
+            for j in 0..pids.len() {
+                let pid = pids[(first + j) % pids.len()];
+                // The pid is registered, so not yet reaped: it is the importer.
+                let conns = tcp_connections(pid);
+                if conns.is_empty() {
+                    continue;
+                }
+                drop(st);
+                let mut killed = 0;
+                for local in &conns {
+                    let out = self
+                        .lab
+                        .command(k, Path::new("ss"))
+                        .args(["-K", "-t", "-n", "src", local])
+                        .stdin(Stdio::null())
+                        .stderr(Stdio::null())
+                        .output();
+                    match out {
+                        Ok(o) if o.status.success() => {
+                            killed += String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains(local)).count()
+                        }
+                        _ => self.violation(format!("ss -K src {local} failed: {out:?}")),
+                    }
+                }
+                self.note(format!("chaos: reset {killed} data connection(s) of importer pid {pid} on node {}", k + 1));
+                return killed > 0;
+            }
         }
         false
     }
@@ -1292,6 +1338,9 @@ impl Soak {
         if self.lab.can_cut() {
             kinds.push(Fault::LinkCut);
         }
+        if crate_is_root() {
+            kinds.push(Fault::DataReset);
+        }
         let mut bag: Vec<Fault> = Vec::new();
         let iv = self.cfg.fault_interval.as_millis() as u64;
         loop {
@@ -1314,6 +1363,7 @@ impl Soak {
                 Fault::ExporterKill => self.kill_exporter(rng),
                 Fault::ImporterKill => self.kill_importer(rng),
                 Fault::AgentKill => self.kill_agent(rng),
+                Fault::DataReset => self.reset_data(rng),
                 Fault::LinkCut => {
                     let a = rng.below(NODES);
                     let b = (a + 1 + rng.below(NODES - 1)) % NODES;
@@ -1337,6 +1387,34 @@ impl Soak {
             }
         }
     }
+}
+
+/// The local `ADDR:PORT` of every established TCP (IPv4) connection of process `pid`.
+fn tcp_connections(pid: u32) -> Vec<String> {
+    let mut inodes = HashSet::new();
+    if let Ok(d) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in d.flatten() {
+            if let Ok(t) = std::fs::read_link(e.path()) {
+                let t = t.to_string_lossy().to_string();
+                if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    inodes.insert(i.to_string());
+                }
+            }
+        }
+    }
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
+            continue;
+        }
+        let Some((ip, port)) = f[1].split_once(':') else { continue };
+        let (Ok(ip), Ok(port)) = (u32::from_str_radix(ip, 16), u16::from_str_radix(port, 16)) else { continue };
+        out.push(format!("{}:{port}", std::net::Ipv4Addr::from(ip.to_le_bytes())));
+    }
+    out
 }
 
 fn crate_is_root() -> bool {
@@ -1396,7 +1474,7 @@ fn report(soak: &Soak, mode: &str, why: &str, ran: Duration, footprints: &[(usiz
         "messages": s.messages,
     });
     let mut text = String::new();
-    let kinds = ["exporter_kill", "importer_kill", "agent_kill", "link_cut"];
+    let kinds = ["exporter_kill", "importer_kill", "agent_kill", "link_cut", "data_reset"];
     text.push_str(&format!(
         "rsm-soak: {mode}, seed {}, {:.1} s, 3 nodes, {} exporters, {} importers, region {} B, bound {:?}\n",
         cfg.seed,
