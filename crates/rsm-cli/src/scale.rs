@@ -79,6 +79,10 @@ pub(crate) struct ScaleArgs {
     /// heartbeats, so paths go down).
     #[arg(long, default_value_t = 1000)]
     work_gap_us: u64,
+    /// Runs of the importer phase on the same agents (RSS after each tells retention from a
+    /// leak).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// RLIMIT_NOFILE for this process and the agents it starts (default: raised to what
     /// the counts need, if possible; 0: leave as it is).
     #[arg(long)]
@@ -355,7 +359,12 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         std::thread::park();
     }
-    importers_phase(&a, &agents.dir, &sock1, &sock2, pid1, pid2, &mut out)?;
+    for run in 1..=a.repeat.max(1) {
+        if a.repeat > 1 {
+            out.line(&format!("\nimporter phase, run {run} of {}", a.repeat))?;
+        }
+        importers_phase(&a, &agents.dir, &sock1, &sock2, pid1, pid2, &mut out)?;
+    }
 
     let secs = t_all.elapsed().as_secs_f64();
     out.emit(&json!({"metric": "scale_summary", "errors": out.errors, "secs": secs}))?;
