@@ -19,7 +19,8 @@ import sys
 
 # (rsm selector, peer metric, multiplier of the peer metric, "lat" (lower is better) or
 #  "bw" (higher is better), target ratio rsm/(multiplier*peer)). Selector: controller
-#  ("tcp" = any network controller), op, kind, size, mode (None = every mode measured).
+#  ("tcp" = any network controller), op, kind, size, mode (None = every mode measured), and
+#  optionally how network waits were done ("spin", the default, or "block": `--wait block`).
 TARGETS = [
     (("loopback", "put", "lat", 8, None), "ucx_posix_put_lat_8B_p50", 1, "lat", 1.0),
     (("loopback", "get", "lat", 8, None), "ucx_posix_get_lat_8B_p50", 1, "lat", 1.0),
@@ -27,11 +28,15 @@ TARGETS = [
     (("loopback", "get", "bw", 1 << 20, None), "memcpy_bw_1MiB", 1, "bw", 0.9),
     (("tcp", "put", "lat", 8, "implicit"), "ucx_tcp_put_lat_8B_p50", 1, "lat", 0.8),
     (("tcp", "put", "lat", 8, "explicit"), "ucx_tcp_put_lat_8B_p50", 1, "lat", 0.8),
-    (("tcp", "get", "lat", 8, None), "tcp_pingpong_8B_p50", 2, "lat", 1.3),
+    # "get of 8 B at most 1.3 x the raw TCP ping-pong round trip in the same waiting mode":
+    # spinning waits against the busy-polling ping-pong, blocking ones against the blocking one.
+    (("tcp", "get", "lat", 8, None, "spin"), "tcp_busy_pingpong_8B_p50", 2, "lat", 1.3),
+    (("tcp", "get", "lat", 8, None, "block"), "tcp_pingpong_8B_p50", 2, "lat", 1.3),
     (("tcp", "put", "bw", 1 << 20, "explicit"), "tcp_stream_bw_1MiB", 1, "bw", 0.8),
     (("tcp", "put", "bw", 1 << 20, "explicit"), "ucx_tcp_put_bw_1MiB", 1, "bw", 3.0),
     (("loopback", "signal", "lat", 0, None), "eventfd_pingpong_8B_p50", 1, "lat", 1.3),
     (("tcp", "signal", "lat", 0, None), "tcp_pingpong_8B_p50", 1, "lat", 1.3),
+    (("tcp", "signal", "lat", 0, None, "block"), "tcp_pingpong_8B_p50", 1, "lat", 1.3),
 ]
 
 # Against the limits and other peers, for information (no target).
@@ -39,9 +44,10 @@ INFO = [
     (("loopback", "put", "lat", 8, None), "shm_pingpong_8B_p50", 1, "lat"),
     (("loopback", "put", "bw", 1 << 20, None), "ucx_posix_put_bw_1MiB", 1, "bw"),
     (("loopback", "get", "bw", 1 << 20, None), "ucx_posix_get_bw_1MiB", 1, "bw"),
-    (("tcp", "put", "lat", 8, None), "tcp_pingpong_8B_p50", 1, "lat"),
     (("tcp", "put", "lat", 8, None), "tcp_busy_pingpong_8B_p50", 1, "lat"),
-    (("tcp", "get", "lat", 8, None), "tcp_busy_pingpong_8B_p50", 2, "lat"),
+    (("tcp", "put", "lat", 8, None, "block"), "ucx_tcp_put_lat_8B_p50", 1, "lat"),
+    (("tcp", "put", "lat", 8, None, "block"), "tcp_pingpong_8B_p50", 1, "lat"),
+    (("tcp", "get", "lat", 8, None), "tcp_pingpong_8B_p50", 2, "lat"),
     (("tcp", "get", "lat", 8, None), "ucx_tcp_get_lat_8B_p50", 1, "lat"),
     (("tcp", "barrier", "lat", 8, "explicit"), "tcp_pingpong_8B_p50", 2, "lat"),
     (("tcp", "barrier", "lat", 8, "explicit"), "tcp_busy_pingpong_8B_p50", 2, "lat"),
@@ -82,7 +88,8 @@ def load_rsm(files):
                 if not line.startswith("{"):
                     continue
                 r = json.loads(line)
-                key = (r["controller"], r["op"], r["kind"], r["size"], r["mode"])
+                r.setdefault("wait", "spin")
+                key = (r["controller"], r["op"], r["kind"], r["size"], r["mode"], r["wait"])
                 if key not in runs:
                     runs[key] = []
                     order.append(key)
@@ -100,10 +107,13 @@ def load_rsm(files):
 
 
 def select(rsm, sel):
-    ctl, op, kind, size, mode = sel
+    ctl, op, kind, size, mode = sel[:5]
+    wait = sel[5] if len(sel) > 5 else "spin"
     out = []
     for key, r in rsm.items():
-        c, o, k, s, md = key
+        c, o, k, s, md, w = key
+        if w != wait:
+            continue
         if ctl == "tcp" and c == "loopback":
             continue
         if ctl != "tcp" and c != ctl:
@@ -123,6 +133,8 @@ def label(r):
     parts.append("lat" if r["kind"] == "lat" else "bw")
     if r["mode"] != "none":
         parts.append(f"({r['mode']})")
+    if r.get("wait") == "block":
+        parts.append("[block]")
     return " ".join(parts)
 
 
@@ -133,8 +145,11 @@ def rows_for(rsm, peers, sel, peer_name, mult, kind, target):
     peer_val = pm["value"] * mult if pm else None
     peer_label = (f"{mult}x " if mult != 1 else "") + peer_name
     if not found:
-        ctl, op, k, size, mode = sel
-        found_label = " ".join(x for x in [ctl, op, fmt_size(size), k, f"({mode})" if mode else ""] if x)
+        ctl, op, k, size, mode = sel[:5]
+        wait = sel[5] if len(sel) > 5 else "spin"
+        found_label = " ".join(
+            x for x in [ctl, op, fmt_size(size), k, f"({mode})" if mode else "", "[block]" if wait == "block" else ""]
+            if x)
         rows.append(dict(metric=found_label, rsm=None, peer=peer_label, peer_value=peer_val, ratio=None,
                          target=target, kind=kind, result="missing (not measured by rsm)"))
         return rows

@@ -11,6 +11,7 @@
 #   --no-pin          pass --no-pin to both sides
 #   --no-build        do not run `cargo build --release -p rsm-cli -p rsmd` first
 #   --strict          exit 1 if any target is missed
+#   --no-block        skip the second rsm run with blocking network waits (--wait block)
 # Arguments after `--` go to `rsmctl bench` (e.g. `-- --max-time 10`).
 #
 # Environment: RSM_PEERS_SH (default: ../shared/bench/peers.sh next to the repository),
@@ -26,7 +27,7 @@ root=$(cd "$here/.." && pwd)
 peers_sh=${RSM_PEERS_SH:-$root/../shared/bench/peers.sh}
 rsmctl=${RSMCTL:-$root/target/release/rsmctl}
 
-quick=0 runs='' rsm_runs=1 peers_json='' no_pin=0 build=1 strict=0 out='' bench_args=()
+quick=0 runs='' rsm_runs=1 peers_json='' no_pin=0 build=1 strict=0 block=1 out='' bench_args=()
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
     --no-pin) no_pin=1 ;;
     --no-build) build=0 ;;
     --strict) strict=1 ;;
+    --no-block) block=0 ;;
     -h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
     -*) echo "compare.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -111,6 +113,18 @@ for ((r = 1; r <= rsm_runs; r++)); do
     say "rsmctl bench took $((SECONDS - t0)) s (exit $rc)"
     [ "$rc" = 0 ] || rsm_failed=1
     rsm_files+=("$work/rsm-$r.jsonl")
+    # The same network latencies with blocking waits (no spin in the library or the agents),
+    # for the targets "in the same waiting mode".
+    if [ "$block" = 1 ]; then
+        say "running rsmctl ${bopts[*]} --wait block (network latencies, run $r/$rsm_runs)"
+        t0=$SECONDS
+        run_fg "$rsmctl" "${bopts[@]}" --wait block --controller tcp0 --op put,get,signal --kind lat --size 8 \
+            >"$work/rsm-block-$r.jsonl"
+        rc=$?
+        say "rsmctl bench --wait block took $((SECONDS - t0)) s (exit $rc)"
+        [ "$rc" = 0 ] || rsm_failed=1
+        rsm_files+=("$work/rsm-block-$r.jsonl")
+    fi
 done
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

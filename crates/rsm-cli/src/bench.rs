@@ -75,6 +75,17 @@ pub(crate) enum Kind {
     Bw,
 }
 
+/// How a side waits for an answer from the network (get data, put status, barrier close).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Busy-poll for a bounded time (the library's spin, 50 µs by default or RSM_SPIN_US; the
+    /// agents' `data_spin_us`), then block.
+    Spin,
+    /// Block in the kernel at once: library spin 0 and, for agents this command starts,
+    /// `data_spin_us = 0`.
+    Block,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
     Implicit,
@@ -128,6 +139,10 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line per measurement on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// How network waits are done: a bounded spin then block (default), or block at once.
+    /// With --node1/--node2 only this process's waits change, not the agents'.
+    #[arg(long, value_enum, default_value = "spin")]
+    wait: Wait,
     /// Agent socket of node 1 of an already running cluster (default: start two agents in a
     /// temporary directory and stop them at the end).
     #[arg(long)]
@@ -272,6 +287,8 @@ struct Record {
     gbps: f64,
     /// Seconds of measuring (warm-up excluded).
     secs: f64,
+    /// How network waits were done: `spin` (bounded spin, then block) or `block`.
+    wait: &'static str,
     node_a: u32,
     node_b: u32,
 }
@@ -287,6 +304,7 @@ struct Cfg {
     cpus: Option<(usize, usize)>,
     /// Polls before a waiting side starts yielding between polls.
     spin_polls: u32,
+    wait: Wait,
 }
 
 impl Cfg {
@@ -314,7 +332,7 @@ impl Drop for OwnCluster {
     }
 }
 
-fn start_cluster(n: u32) -> Result<(OwnCluster, Nodes)> {
+fn start_cluster(n: u32, wait: Wait) -> Result<(OwnCluster, Nodes)> {
     let tmp = tempfile::Builder::new().prefix("rsm-bench-").tempdir()?;
     let dir = tmp.path().to_path_buf();
     // On a signal: stop the agents, remove the directory, and end with 128 + signal.
@@ -334,7 +352,11 @@ fn start_cluster(n: u32) -> Result<(OwnCluster, Nodes)> {
     }
     let t = Instant::now();
     let guard = OwnCluster { dir: dir.clone(), _tmp: tmp };
-    let nodes = crate::cluster::start(n, &dir, "warn")?;
+    let extra = match wait {
+        Wait::Spin => "",
+        Wait::Block => "[health]\ndata_spin_us = 0\n",
+    };
+    let nodes = crate::cluster::start_with(n, &dir, "warn", extra)?;
     eprintln!("rsmctl bench: started {n} agent(s) in {} ({:.1} s)", dir.display(), t.elapsed().as_secs_f64());
     let sock1 = nodes[0].socket.clone();
     let sock2 = nodes.get(1).map(|n| n.socket.clone());
@@ -472,7 +494,11 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         cpus,
         // With one CPU the other side cannot run while this one spins.
         spin_polls: if cpus_allowed.len() < 2 { 0 } else { a.spin_polls },
+        wait: a.wait,
     };
+    if a.wait == Wait::Block {
+        rsm::set_wait_spin(Duration::ZERO);
+    }
     if cpus_allowed.len() < 2 {
         eprintln!("rsmctl bench: fewer than 2 CPUs: the sides yield while they spin; latencies measure the scheduler");
     }
@@ -485,7 +511,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
             (None, Nodes { sock1: s1.clone(), sock2: a.node2.clone() })
         }
         None => {
-            let (g, n) = start_cluster(if needs_remote { 2 } else { 1 })?;
+            let (g, n) = start_cluster(if needs_remote { 2 } else { 1 }, a.wait)?;
             (Some(g), n)
         }
     };
@@ -545,12 +571,16 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
     if !a.json {
         writeln!(
             out,
-            "({} measurement(s) in {:.1} s; {}; GB/s = 1e9 B/s; percentiles nearest-rank)",
+            "({} measurement(s) in {:.1} s; {}; network waits: {}; GB/s = 1e9 B/s; percentiles nearest-rank)",
             specs.len(),
             t_all.elapsed().as_secs_f64(),
             match cfg.cpus {
                 Some((x, y)) => format!("sides pinned to CPUs {x},{y}"),
                 None => "unpinned".to_string(),
+            },
+            match cfg.wait {
+                Wait::Spin => format!("spin {} µs, then block", rsm::wait_spin().as_micros()),
+                Wait::Block => "block".to_string(),
             }
         )?;
     }
@@ -778,6 +808,9 @@ fn measure(nodes: &Nodes, spec: &Spec, cfg: &Cfg, prog: &mut Progress) -> Result
     if spec.mode.is_some() {
         metric.push_str(&format!("_{mode}"));
     }
+    if cfg.wait == Wait::Block {
+        metric.push_str("_block");
+    }
     Ok(Record {
         metric,
         controller: spec.ctl.clone(),
@@ -793,6 +826,10 @@ fn measure(nodes: &Nodes, spec: &Spec, cfg: &Cfg, prog: &mut Progress) -> Result
         p99_ns: p99,
         gbps,
         secs: s.secs,
+        wait: match cfg.wait {
+            Wait::Spin => "spin",
+            Wait::Block => "block",
+        },
         node_a: ca.local_node(),
         node_b: cb.local_node(),
     })

@@ -43,6 +43,12 @@ pub(crate) fn write_key(path: &Path) -> Result<()> {
 
 /// Starts `n` agents in `dir` and returns when every path between them is active.
 pub(crate) fn start(n: u32, dir: &Path, log_level: &str) -> Result<Vec<Node>> {
+    start_with(n, dir, log_level, "")
+}
+
+/// [`start`] with more agent configuration (TOML tables such as `[health]`), written before
+/// the node list.
+pub(crate) fn start_with(n: u32, dir: &Path, log_level: &str, extra_config: &str) -> Result<Vec<Node>> {
     if n == 0 || n > 64 {
         bail!("--nodes must be 1..=64");
     }
@@ -58,7 +64,7 @@ pub(crate) fn start(n: u32, dir: &Path, log_level: &str) -> Result<Vec<Node>> {
     }
     let key = dir.join("cluster.key");
     write_key(&key)?;
-    let mut cfg = format!("cluster_key = \"{}\"\n", key.display());
+    let mut cfg = format!("cluster_key = \"{}\"\n{extra_config}\n", key.display());
     for i in 1..=n {
         cfg.push_str(&format!("\n[[nodes]]\nid = {i}\ncontrollers = {{ tcp0 = \"127.0.0.1:{}\" }}\n", free_port()?));
     }

@@ -508,3 +508,31 @@ fn threads_share_one_remote_import() {
         assert_eq!(seg.load::<u64>(t as usize * 16 * KIB + 8 * KIB + 8).unwrap(), 24);
     }
 }
+
+/// With no spin at all (`set_wait_spin(0)`: every wait blocks in the kernel at once) remote
+/// puts, gets and barrier closes behave exactly as with the default spin.
+#[test]
+fn blocking_waits_deliver_the_same_bytes() {
+    rsm::set_wait_spin(std::time::Duration::MAX);
+    assert!(rsm::wait_spin() > std::time::Duration::from_secs(1_000_000), "a huge spin is kept, clamped");
+    rsm::set_wait_spin(std::time::Duration::ZERO);
+    assert_eq!(rsm::wait_spin(), std::time::Duration::ZERO);
+    let c = TestCluster::start(2);
+    let seg = ExportSegment::allocate(&c.controller(1, "tcp0"), 64 * KIB, ExportFlags::empty()).unwrap();
+    let id = seg.publish(0, &acl(2, 0o600)).unwrap();
+    let imp = ImportSegment::connect(&c.controller(2, "tcp0"), 1, id, perm::RDWR).unwrap();
+    let bar = imp.init_barrier(BarrierType::Node).unwrap();
+    let want = pattern(9, 64 * KIB);
+    for (k, chunk) in want.chunks(8 * KIB).enumerate() {
+        imp.put(k * 8 * KIB, chunk).unwrap();
+    }
+    let mut got = vec![0u8; 64 * KIB];
+    imp.get(0, &mut got).unwrap();
+    assert!(got == want, "get after blocking puts");
+    imp.set_mode(BarrierMode::Explicit).unwrap();
+    bar.open().unwrap();
+    imp.put(100, b"blocking").unwrap();
+    bar.close().unwrap();
+    assert!(read_all(&seg)[100..108] == *b"blocking");
+    rsm::set_wait_spin(std::time::Duration::from_micros(50));
+}

@@ -70,6 +70,7 @@ pub use error::{Error, Result};
 pub use export::{AccessEntry, DLPI_ID_END, ExportFlags, ExportSegment, MAX_ACL, MAX_NODE, USER_APP_ID_BASE};
 pub use import::{Barrier, BarrierMode, BarrierType, ImportSegment, MapAt};
 pub use node::{DEFAULT_SOCKET, default_socket};
+pub use remote::{set_wait_spin, wait_spin};
 pub use rsm_os::mem::Elem;
 pub use segmentid::{
     DEFAULT_PATH as SEGMENTID_DEFAULT_PATH, default_path as segmentid_default_path, segmentid_range, segmentid_range_in,
