@@ -1,0 +1,234 @@
+//! Issue 6, found while building the fault-injection soak: what a window reports when its data
+//! connection broke without a revocation (`RSMERR_BARRIER_FAILURE`) and the re-dial on the
+//! next window fails too. Two agents in two network namespaces; the importer is a puppet in
+//! node 2's namespace. Its data connection is reset with `ss -K` (the link between the agents
+//! stays up, so nothing is revoked), then node 2's end of the link is taken down: the next
+//! window's re-dial fails at once (no route) while the path is still considered up (the
+//! heartbeat gives up only after 1 s). A failed window must report `RSMERR_BARRIER_FAILURE` or
+//! `RSMERR_CONN_ABORTED` (RSMAPI: the only transfer errors of close_barrier), never success
+//! without the bytes. Root only; skipped with a reason where namespaces cannot be made.
+//! Fails today (see the test's note), hence ignored until `rsm/src/remote.rs` is fixed.
+
+use rsm::{AccessEntry, CONNECTION_ACTIVE, Controller, ExportFlags, ExportSegment};
+use rsm_testkit::{Puppet, pattern, require_root, rsmd_bin, wait_until};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Two namespaces joined by a veth pair, an agent in each; all removed when dropped.
+struct Lab {
+    ns: [String; 2],
+    veth: [String; 2],
+    agents: Vec<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for a in &mut self.agents {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        for ns in &self.ns {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+impl Lab {
+    fn new() -> Result<Lab, String> {
+        let pid = std::process::id();
+        let lab = Lab {
+            ns: [format!("rsmrdA{pid}"), format!("rsmrdB{pid}")],
+            veth: [format!("rsmra{pid}"), format!("rsmrb{pid}")],
+            agents: Vec::new(),
+            dir: tempfile::Builder::new().prefix("rsm-redial-").tempdir().map_err(|e| e.to_string())?,
+        };
+        ip(&["netns", "add", &lab.ns[0]])?;
+        ip(&["netns", "add", &lab.ns[1]])?;
+        ip(&["link", "add", &lab.veth[0], "type", "veth", "peer", "name", &lab.veth[1]])?;
+        for k in 0..2 {
+            ip(&["link", "set", &lab.veth[k], "netns", &lab.ns[k]])?;
+            ip(&["-n", &lab.ns[k], "addr", "add", &format!("{}/24", lab.addr(k)), "dev", &lab.veth[k]])?;
+            ip(&["-n", &lab.ns[k], "link", "set", &lab.veth[k], "up"])?;
+            ip(&["-n", &lab.ns[k], "link", "set", "lo", "up"])?;
+        }
+        Ok(lab)
+    }
+
+    fn addr(&self, k: usize) -> String {
+        let pid = std::process::id();
+        format!("10.{}.{}.{}", 200 + (pid >> 8) % 50, pid % 256, k + 1)
+    }
+
+    fn socket(&self, node: u32) -> PathBuf {
+        self.dir.path().join(format!("node{node}.sock"))
+    }
+
+    fn start_agents(&mut self) {
+        let dir = self.dir.path().to_path_buf();
+        let key = dir.join("cluster.key");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&key).unwrap();
+            writeln!(f, "{}", "3c".repeat(32)).unwrap();
+        }
+        let cfg = dir.join("cluster.toml");
+        let mut text = format!("cluster_key = \"{}\"\n", key.display());
+        for k in 0..2 {
+            text.push_str(&format!(
+                "\n[[nodes]]\nid = {}\ncontrollers = {{ tcp0 = \"{}:7300\" }}\n",
+                k + 1,
+                self.addr(k)
+            ));
+        }
+        std::fs::write(&cfg, text).unwrap();
+        for node in 1..=2u32 {
+            let log = std::fs::File::create(dir.join(format!("node{node}.log"))).unwrap();
+            let child = Command::new("ip")
+                .args(["netns", "exec", &self.ns[node as usize - 1]])
+                .arg(rsmd_bin())
+                .arg("--config")
+                .arg(&cfg)
+                .arg("--node-id")
+                .arg(node.to_string())
+                .arg("--socket")
+                .arg(self.socket(node))
+                .arg("--pid-file")
+                .arg(dir.join(format!("node{node}.pid")))
+                .env("RSM_LOG", "debug")
+                .env_remove("RSM_SOCKET")
+                .env_remove("RSM_NODE_ID")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("ip netns exec rsmd");
+            self.agents.push(child);
+        }
+        for node in 1..=2u32 {
+            let pid = dir.join(format!("node{node}.pid"));
+            wait_until(Duration::from_secs(10), "an agent in its namespace to start", || pid.exists());
+        }
+    }
+
+    fn path_state(&self, from: u32, to: u32) -> u32 {
+        rsm::topology_at(&self.socket(from))
+            .ok()
+            .and_then(|t| t.controllers.first()?.remotes.iter().find(|r| r.node == to).map(|r| r.state))
+            .unwrap_or(0)
+    }
+
+    fn wait_active(&self) {
+        wait_until(Duration::from_secs(10), "both paths to be active", || {
+            self.path_state(1, 2) == CONNECTION_ACTIVE && self.path_state(2, 1) == CONNECTION_ACTIVE
+        });
+    }
+
+    /// Resets every established TCP connection of process `pid` (in node 2's namespace);
+    /// returns how many.
+    fn reset_connections_of(&self, pid: u32) -> usize {
+        let mut inodes = HashSet::new();
+        for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+            if let Ok(t) = std::fs::read_link(e.path()) {
+                let t = t.to_string_lossy().to_string();
+                if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    inodes.insert(i.to_string());
+                }
+            }
+        }
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+        let mut n = 0;
+        for line in table.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
+                continue;
+            }
+            let (a, p) = f[1].split_once(':').unwrap();
+            let a = std::net::Ipv4Addr::from(u32::from_str_radix(a, 16).unwrap().to_le_bytes());
+            let p = u16::from_str_radix(p, 16).unwrap();
+            let out = Command::new("ip")
+                .args(["netns", "exec", &self.ns[1], "ss", "-K", "-t", "-n", "src", &format!("{a}:{p}")])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ss -K: {}", String::from_utf8_lossy(&out.stderr));
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Known bug, not fixed here (crates/rsm/src/remote.rs was being changed by someone else):
+/// `RemoteConn::ensure` turns a failed re-dial into `RSMERR_REMOTE_NODE_UNREACHABLE`, which
+/// `put` keeps as the window's error and `barrier` returns from close (as it does when
+/// `barrier` itself re-dials). Close then answers `RSMERR_REMOTE_NODE_UNREACHABLE` at once.
+/// Run with `cargo test -p rsm-testkit --test cluster_redial -- --ignored`.
+#[test]
+#[ignore = "known bug: close_barrier returns RSMERR_REMOTE_NODE_UNREACHABLE when the re-dial after a broken data connection fails (rsm/src/remote.rs)"]
+fn a_failed_redial_after_a_broken_connection_fails_the_window_with_a_transfer_error() {
+    require_root!();
+    let mut lab = match Lab::new() {
+        Ok(l) => l,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot build network namespaces here: {why}");
+            return;
+        }
+    };
+    if Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: no ss(8) to reset a connection");
+        return;
+    }
+    lab.start_agents();
+    lab.wait_active();
+    let ctl = Controller::get_at(&lab.socket(1), Some("tcp0")).unwrap();
+    let seg = ExportSegment::allocate(&ctl, 1 << 20, ExportFlags::empty()).unwrap();
+    let id = seg.publish(0, &[AccessEntry { node: 2, perm: 0o666 }]).unwrap();
+    let mut p = Puppet::at(&lab.socket(2)).wrapped(&["ip", "netns", "exec", &lab.ns[1]]).spawn();
+    p.ok("ctl tcp0");
+    let h = p.ok(&format!("connect 1 {id:#x} 600"));
+    p.ok(&format!("barrier {h}"));
+    p.ok(&format!("mode {h} explicit"));
+    p.ok(&format!("open {h}"));
+    p.ok(&format!("putfill {h} 0 4096 1"));
+    p.ok(&format!("close {h}"));
+
+    // The data connection breaks; the path stays up, so there is no revocation.
+    assert_eq!(lab.reset_connections_of(p.pid()), 1, "the importer's data connection");
+    p.ok(&format!("open {h}"));
+    p.ok(&format!("putfill {h} 0 4096 2"));
+    let r = p.cmd(&format!("close {h}"));
+    assert_eq!(r, "err RSMERR_BARRIER_FAILURE", "the window of the broken connection");
+
+    // Now the re-dial fails at once (node 2's end of the link is down: no route), while the
+    // path still counts as up.
+    ip(&["-n", &lab.ns[1], "link", "set", &lab.veth[1], "down"]).unwrap();
+    let t0 = Instant::now();
+    p.ok(&format!("open {h}"));
+    p.ok(&format!("putfill {h} 0 4096 3"));
+    let r = p.cmd(&format!("close {h}"));
+    let took = t0.elapsed();
+    ip(&["-n", &lab.ns[1], "link", "set", &lab.veth[1], "up"]).unwrap();
+    eprintln!("close with the re-dial failing: {r} after {took:?}");
+    match r.as_str() {
+        "ok" => {
+            let mut got = vec![0u8; 4096];
+            seg.read_at(0, &mut got).unwrap();
+            assert!(got == pattern(3, 4096), "close returned 0 but the exporter does not hold the bytes");
+        }
+        "err RSMERR_BARRIER_FAILURE" | "err RSMERR_CONN_ABORTED" => {}
+        other => panic!("a failed window reported {other} (close_barrier may only report a transfer error)"),
+    }
+    drop(p);
+    drop(seg);
+}
