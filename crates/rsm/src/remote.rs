@@ -150,12 +150,24 @@ pub fn wait_spin() -> Duration {
     spin()
 }
 
-fn read_exact(s: &mut TcpStream, mut buf: &mut [u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+fn read_exact(s: &mut TcpStream, buf: &mut [u8], revoked: &dyn Fn() -> bool) -> std::result::Result<(), Fail> {
+    let len = buf.len();
+    read_at_least(s, buf, len, revoked).map(|_| ())
+}
+
+/// Reads into `buf` until at least `min` bytes are in (at most `buf.len()`); returns how many.
+fn read_at_least(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    min: usize,
+    revoked: &dyn Fn() -> bool,
+) -> std::result::Result<usize, Fail> {
+    let mut got = 0;
     let mut last = Instant::now();
-    while !buf.is_empty() {
-        match rsm_os::net::recv_spin(&*s, buf, spin()) {
+    while got < min {
+        match rsm_os::net::recv_spin(&*s, &mut buf[got..], spin()) {
             Ok(rsm_os::net::Spin::Data(n)) => {
-                buf = &mut buf[n..];
+                got += n;
                 last = Instant::now();
                 continue;
             }
@@ -163,18 +175,22 @@ fn read_exact(s: &mut TcpStream, mut buf: &mut [u8], revoked: &dyn Fn() -> bool)
             Ok(rsm_os::net::Spin::Nothing) => {}
             Err(_) => return Err(io_fail(revoked)),
         }
-        match s.read(buf) {
+        match s.read(&mut buf[got..]) {
             Ok(0) => return Err(io_fail(revoked)),
             Ok(n) => {
-                buf = &mut buf[n..];
+                got += n;
                 last = Instant::now();
             }
             Err(e) if is_wait(&e) => idle(last, revoked)?,
             Err(_) => return Err(io_fail(revoked)),
         }
     }
-    Ok(())
+    Ok(got)
 }
+
+/// Gets up to this many bytes are answered into one buffer with their header: one receive
+/// instead of two.
+const SMALL_GET: usize = 1024;
 
 /// Reads one answer header; a `Revoked` frame becomes [`Fail::Revoked`].
 fn read_header(s: &mut TcpStream, revoked: &dyn Fn() -> bool) -> std::result::Result<Header, Fail> {
@@ -334,6 +350,28 @@ impl RemoteConn {
                 let n = (dst.len() - done).min(chunk);
                 let h = Header::new(Op::Get, width_flag(width), 0, n as u32, (offset + done) as u64);
                 write_all(s, &h.encode(), revoked)?;
+                if n <= SMALL_GET {
+                    // Header and data usually arrive together: take both in one receive. A
+                    // status answer is a lone header (nothing else is in flight), so asking
+                    // for more than 16 bytes cannot swallow the start of another frame.
+                    let mut b = [0u8; data::HEADER_LEN + SMALL_GET];
+                    let want = data::HEADER_LEN + n;
+                    let got = read_at_least(s, &mut b[..want], data::HEADER_LEN, revoked)?;
+                    let mut hb = [0u8; data::HEADER_LEN];
+                    hb.copy_from_slice(&b[..data::HEADER_LEN]);
+                    let a = Header::decode(&hb).map_err(|_| Fail::Broken)?;
+                    match a.op {
+                        Op::Revoked => return Err(Fail::Revoked),
+                        Op::Data if a.len as usize == n => {
+                            read_exact(s, &mut b[got..want], revoked)?;
+                            dst[done..done + n].copy_from_slice(&b[data::HEADER_LEN..want]);
+                        }
+                        Op::Status if got == data::HEADER_LEN => return Ok(Err(Error::from_wire(a.code))),
+                        _ => return Err(Fail::Broken),
+                    }
+                    done += n;
+                    continue;
+                }
                 let a = read_header(s, revoked)?;
                 match a.op {
                     Op::Data if a.len as usize == n => read_exact(s, &mut dst[done..done + n], revoked)?,
