@@ -1,6 +1,6 @@
 //! Issue 6, the fault-injection soak at the CI setting: `rsm-soak` (three agents in network
 //! namespaces, exporters and importers in random explicit windows, a chaos driver killing
-//! exporters, importers and agents and cutting links) must end with every committed window
+//! exporters, importers and agents, cutting links and resetting data connections) must end with every committed window
 //! verified, no lost window, no corrupt byte, every failed window BARRIER_FAILURE or
 //! CONN_ABORTED, no hang, no leak; and at least one fault of each kind and one failed window,
 //! so that the run really exercised the failure paths. A second, sabotaged run (importers
@@ -110,8 +110,19 @@ fn soak_at_the_ci_setting_loses_nothing() {
     } else {
         eprintln!("NOTE: no link cuts in this run: {}", s["mode_reason"]);
     }
+    if rsm_testkit::is_root() {
+        // Resetting a data connection (ss -K) needs CAP_NET_ADMIN.
+        kinds.push("data_reset");
+    }
     for k in kinds {
         assert!(s["faults_by_kind"][k].as_u64().unwrap_or(0) > 0, "no {k} fault injected");
+    }
+    // A reset connection with the path up is a transfer failure, not an abort.
+    if s["faults_by_kind"]["data_reset"].as_u64().unwrap_or(0) > 0 {
+        assert!(
+            s["windows_failed_by_error"]["RSMERR_BARRIER_FAILURE"].as_u64().unwrap_or(0) > 0,
+            "data connections were reset but no window reported RSMERR_BARRIER_FAILURE"
+        );
     }
     assert_eq!(num(s, "lost"), 0);
     assert_eq!(num(s, "corrupt"), 0);
