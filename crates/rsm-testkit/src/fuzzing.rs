@@ -23,11 +23,27 @@ struct World {
     socket: PathBuf,
     _dir: tempfile::TempDir,
     witness: ExportSegment,
-    /// The checker's own client connection, kept across sessions so that each check costs
-    /// two round trips (connect, disconnect) rather than three new connections.
+    /// The checker's own client connection, kept across sessions, for the full check (an
+    /// import of the witness).
     ctl: rsm::Controller,
+    /// A raw client connection (past its Hello) that asks the registry for its segments
+    /// after every session: one round trip, no descriptors, no mapping.
+    probe: OwnedFd,
+    sessions: u64,
     id: u32,
     node: u32,
+}
+
+/// Every this many sessions the check also imports the witness through the agent.
+const FULL_CHECK_EVERY: u64 = 64;
+
+fn call(sock: &OwnedFd, req: &rsm_proto::Request) -> rsm_proto::Response {
+    rsm_os::uds::send(sock, &rsm_proto::encode(req), &[]).expect("the agent stopped reading the probe connection");
+    let mut buf = Vec::new();
+    match rsm_os::uds::recv(sock, &mut buf) {
+        Ok(Some(_)) => rsm_proto::decode(&buf).expect("the agent sent an answer that does not decode"),
+        other => panic!("the agent stopped answering the probe connection: {other:?}"),
+    }
 }
 
 fn world() -> &'static Mutex<World> {
@@ -41,7 +57,9 @@ fn world() -> &'static Mutex<World> {
         let witness = ExportSegment::allocate(&ctl, WITNESS_SIZE, ExportFlags::empty()).expect("witness segment");
         witness.write_at(100, WITNESS_TEXT).expect("write");
         let id = witness.publish(0x600000, &[AccessEntry { node: 5, perm: 0o600 }]).expect("publish");
-        Mutex::new(World { _agent: agent, socket, _dir: dir, witness, ctl, id, node: 5 })
+        let probe = rsm_os::uds::connect(&socket).expect("probe connection");
+        call(&probe, &rsm_proto::Request::Hello { version: rsm_proto::VERSION });
+        Mutex::new(World { _agent: agent, socket, _dir: dir, witness, ctl, probe, sessions: 0, id, node: 5 })
     })
 }
 
@@ -64,7 +82,10 @@ fn attach(flags: u8) -> Vec<OwnedFd> {
 }
 
 /// One hostile session, then the checks. Panics (the fuzzer's signal) if the agent died or
-/// the witness was disturbed.
+/// the witness was disturbed: after every session the agent must accept a connection, answer
+/// a registry query on a connection it already had, list the witness as published with its
+/// size, and the witness's bytes must be unchanged; every 64th session the witness is also
+/// imported and read through the agent.
 pub fn agent_session(data: &[u8]) {
     let w = world().lock().unwrap_or_else(|p| p.into_inner());
     // A new connection must always be accepted: an agent that stopped accepting is a failure.
@@ -102,12 +123,27 @@ pub fn agent_session(data: &[u8]) {
         }
     }
     // The agent still answers another client (a round trip through its registry), and the
-    // witness is untouched: still published under its id, same bytes.
+    // witness is untouched: still published under its id, same size, same bytes.
+    let mut w = w;
     assert_eq!(w.witness.segment_id(), Some(w.id));
-    let imp = ImportSegment::connect(&w.ctl, w.node, w.id, perm::READ).expect("the witness segment is still published");
-    let _ = imp.set_mode(rsm::BarrierMode::Explicit);
+    match call(&w.probe, &rsm_proto::Request::Segments) {
+        rsm_proto::Response::Segments(list) => {
+            let mine: Vec<_> = list.iter().filter(|i| i.segment_id == Some(w.id)).collect();
+            assert_eq!(mine.len(), 1, "the witness segment is no longer published (or twice): {list:?}");
+            assert_eq!(mine[0].size, WITNESS_SIZE as u64, "the witness segment changed size");
+        }
+        other => panic!("Segments answered with {other:?}"),
+    }
     let mut got = vec![0u8; WITNESS_TEXT.len()];
-    imp.get(100, &mut got).expect("get");
+    w.witness.read_at(100, &mut got).expect("read");
     assert_eq!(got, WITNESS_TEXT, "the witness's memory changed");
-    imp.disconnect().expect("disconnect");
+    w.sessions += 1;
+    if w.sessions % FULL_CHECK_EVERY == 0 {
+        let imp =
+            ImportSegment::connect(&w.ctl, w.node, w.id, perm::READ).expect("the witness segment is still published");
+        let _ = imp.set_mode(rsm::BarrierMode::Explicit);
+        imp.get(100, &mut got).expect("get");
+        assert_eq!(got, WITNESS_TEXT, "the witness's memory changed");
+        imp.disconnect().expect("disconnect");
+    }
 }
