@@ -7,7 +7,6 @@
 //! heartbeat gives up only after 1 s). A failed window must report `RSMERR_BARRIER_FAILURE` or
 //! `RSMERR_CONN_ABORTED` (RSMAPI: the only transfer errors of close_barrier), never success
 //! without the bytes. Root only; skipped with a reason where namespaces cannot be made.
-//! Fails today (see the test's note), hence ignored until `rsm/src/remote.rs` is fixed.
 
 use rsm::{AccessEntry, CONNECTION_ACTIVE, Controller, ExportFlags, ExportSegment};
 use rsm_testkit::{Puppet, pattern, require_root, rsmd_bin, wait_until};
@@ -169,13 +168,10 @@ impl Lab {
     }
 }
 
-/// Known bug, not fixed here (crates/rsm/src/remote.rs was being changed by someone else):
-/// `RemoteConn::ensure` turns a failed re-dial into `RSMERR_REMOTE_NODE_UNREACHABLE`, which
-/// `put` keeps as the window's error and `barrier` returns from close (as it does when
-/// `barrier` itself re-dials). Close then answers `RSMERR_REMOTE_NODE_UNREACHABLE` at once.
-/// Run with `cargo test -p rsm-testkit --test cluster_redial -- --ignored`.
+/// Regression: `RemoteConn::ensure` used to turn a failed re-dial into
+/// `RSMERR_REMOTE_NODE_UNREACHABLE`, which `put` kept as the window's error and `barrier`
+/// returned from close. A failed re-dial during a transfer is now `RSMERR_BARRIER_FAILURE`.
 #[test]
-#[ignore = "known bug: close_barrier returns RSMERR_REMOTE_NODE_UNREACHABLE when the re-dial after a broken data connection fails (rsm/src/remote.rs)"]
 fn a_failed_redial_after_a_broken_connection_fails_the_window_with_a_transfer_error() {
     require_root!();
     let mut lab = match Lab::new() {

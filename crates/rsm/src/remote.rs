@@ -228,7 +228,7 @@ impl RemoteConn {
         };
         {
             let mut st = lock(&c.state);
-            c.ensure(&mut st, revoked)?;
+            c.ensure(&mut st, revoked, Error::RemoteNodeUnreachable)?;
         }
         Ok(c)
     }
@@ -256,7 +256,16 @@ impl RemoteConn {
         Ok(s)
     }
 
-    fn ensure<'a>(&self, st: &'a mut State, revoked: &dyn Fn() -> bool) -> Result<&'a mut TcpStream> {
+    /// The data connection, dialled again if it broke. A dial that fails without a
+    /// revocation reports `unreachable`: `RSMERR_REMOTE_NODE_UNREACHABLE` at connect, but a
+    /// transfer error (`RSMERR_BARRIER_FAILURE`) for a put, get or close, whose contract
+    /// allows no other.
+    fn ensure<'a>(
+        &self,
+        st: &'a mut State,
+        revoked: &dyn Fn() -> bool,
+        unreachable: Error,
+    ) -> Result<&'a mut TcpStream> {
         if st.revoked || revoked() {
             st.revoked = true;
             return Err(Error::ConnAborted);
@@ -268,7 +277,7 @@ impl RemoteConn {
                     st.revoked = true;
                     return Err(Error::ConnAborted);
                 }
-                Err(Fail::Broken) => return Err(Error::RemoteNodeUnreachable),
+                Err(Fail::Broken) => return Err(unreachable),
             }
         }
         st.stream.as_mut().ok_or(Error::InternalError)
@@ -301,7 +310,7 @@ impl RemoteConn {
     ) -> Result<()> {
         let mut st = lock(&self.state);
         let r = (|| -> std::result::Result<Result<()>, Fail> {
-            let s = match self.ensure(&mut st, revoked) {
+            let s = match self.ensure(&mut st, revoked, Error::BarrierFailure) {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             };
@@ -340,7 +349,7 @@ impl RemoteConn {
     pub(crate) fn get(&self, offset: usize, dst: &mut [u8], width: usize, revoked: &dyn Fn() -> bool) -> Result<()> {
         let mut st = lock(&self.state);
         let r = (|| -> std::result::Result<Result<()>, Fail> {
-            let s = match self.ensure(&mut st, revoked) {
+            let s = match self.ensure(&mut st, revoked, Error::BarrierFailure) {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             };
@@ -397,7 +406,7 @@ impl RemoteConn {
             return Err(e);
         }
         let r = (|| -> std::result::Result<Result<()>, Fail> {
-            let s = match self.ensure(&mut st, revoked) {
+            let s = match self.ensure(&mut st, revoked, Error::BarrierFailure) {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             };
@@ -428,7 +437,7 @@ impl RemoteConn {
     /// Posts one event to the exporter (asynchronous, unacknowledged).
     pub(crate) fn post(&self, no_accumulate: bool, revoked: &dyn Fn() -> bool) -> Result<()> {
         let mut st = lock(&self.state);
-        let s = match self.ensure(&mut st, revoked) {
+        let s = match self.ensure(&mut st, revoked, Error::RemoteNodeUnreachable) {
             Ok(s) => s,
             // The segment is gone: the event is dropped, as the contract says.
             Err(Error::ConnAborted) => return Ok(()),
