@@ -2,8 +2,9 @@
 //! `tests/c/sweep.c`: every public function of `rsm` is called with out-of-range sizes,
 //! offsets, alignments, permissions, modes, flags, counts, timeouts, controller names and
 //! agent sockets, and on objects in every wrong state (unpublished, destroyed, disconnected,
-//! unmapped, revoked), against a real `rsmd`, and must return the documented [`rsm::Error`]
-//! variant (or value).
+//! unmapped, revoked), against a real `rsmd` (and, for imports, also through a network
+//! controller of a two-node cluster), and must return the documented [`rsm::Error`] variant
+//! (or value).
 //!
 //! Every case goes through one macro that counts it (per function and in total) and runs the
 //! call under `catch_unwind`: a panic is a failed case (reported with the case), never the
