@@ -1308,7 +1308,8 @@ pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
     let footprints = soak.check_agents();
     drop(guard);
     let mut out = report(&soak, mode, &why, ran, &footprints);
-    if cfg.keep || !out.ok {
+    // A failed run keeps its logs, except the self-test, which is meant to fail.
+    if cfg.keep || (!out.ok && cfg.sabotage == 0) {
         lock(&soak.dir).disable_cleanup(true);
         out.text.push_str(&format!("  logs and configuration kept in {}\n", soak.dir_path.display()));
     }
