@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --no-pin) pin=0 ;;
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0" | sed '$d'; exit 0 ;;
+    -h | --help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) echo "sweep.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     *) [ -z "$out" ] || { echo "sweep.sh: one output file only" >&2; exit 2; }; out=$1 ;;
     esac
