@@ -99,15 +99,15 @@ fn a_revoked_importer_with_its_old_mapping_reads_and_changes_nothing() {
     let after = pattern(0xaf7e4, SIZE);
     seg.write_at(0, &after).unwrap();
     let mut seen_after = 0;
-    for i in 0..SIZE {
-        // SAFETY: revocation replaces the mapping's pages in place; the range stays mapped
-        // and writable until unmap.
+    for (i, &a) in after.iter().enumerate() {
+        // SAFETY: revocation replaces the mapping's pages in place; the range (SIZE bytes)
+        // stays mapped and writable until unmap.
         let b = unsafe { ptr.as_ptr().wrapping_add(i).read_volatile() };
-        if b == after[i] && b != 0 {
+        if b == a && b != 0 {
             seen_after += 1;
         }
         // SAFETY: as above.
-        unsafe { ptr.as_ptr().wrapping_add(i).write_volatile(!after[i]) };
+        unsafe { ptr.as_ptr().wrapping_add(i).write_volatile(!a) };
     }
     // Pattern bytes agree by chance with probability 1/256 per byte; anything near that is
     // chance, the whole segment would be a leak.
