@@ -125,9 +125,9 @@ impl Node {
             *guard = Some(Conn { pid, fd });
         }
         let conn = guard.as_ref().ok_or(Error::ConnAborted)?;
+        let mut buf = Vec::new();
         let res = (|| -> std::result::Result<(Response, Vec<OwnedFd>), Errno> {
             rsm_os::uds::send(&conn.fd, &frame, fds)?;
-            let mut buf = Vec::new();
             let rfds = rsm_os::uds::recv(&conn.fd, &mut buf)?.ok_or(Errno::CONNRESET)?;
             let resp = rsm_proto::decode::<Response>(&buf).map_err(|_| Errno::PROTO)?;
             Ok((resp, rfds))
@@ -135,6 +135,25 @@ impl Node {
         match res {
             Ok((Response::Err { code }, _)) => Err(Error::from_wire(code)),
             Ok(r) => Ok(r),
+            // The answer came whole but this process is out of descriptors, so the ones it
+            // carried were lost. The connection is fine: keep it (dropping it would make the
+            // agent revoke everything this process has). A connect that was granted is given
+            // back, since nothing here can use it.
+            Err(Errno::MFILE) => {
+                if let Ok(Response::Connected { import, .. }) = rsm_proto::decode::<Response>(&buf) {
+                    let undo = rsm_proto::encode(&Request::ImportDisconnect { import });
+                    let mut ans = Vec::new();
+                    let gone = rsm_os::uds::send(&conn.fd, &undo, &[]).and_then(|()| {
+                        // Its answer carries no descriptor.
+                        rsm_os::uds::recv(&conn.fd, &mut ans).map(|_| ())
+                    });
+                    if gone.is_err() {
+                        *guard = None;
+                    }
+                }
+                tracing::warn!(socket = %self.socket.display(), "out of descriptors: an answer's descriptors were lost");
+                Err(Error::InsufficientResources)
+            }
             Err(e) => {
                 tracing::warn!(socket = %self.socket.display(), "lost the connection to rsmd: {e}");
                 *guard = None;
