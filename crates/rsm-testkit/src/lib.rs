@@ -3,6 +3,7 @@
 //! processes ([`Puppet`]) that can run as other users and be SIGKILLed.
 
 pub mod fuzzing;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

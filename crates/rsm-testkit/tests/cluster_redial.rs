@@ -8,164 +8,43 @@
 //! `RSMERR_CONN_ABORTED` (RSMAPI: the only transfer errors of close_barrier), never success
 //! without the bytes. Root only; skipped with a reason where namespaces cannot be made.
 
-use rsm::{AccessEntry, CONNECTION_ACTIVE, Controller, ExportFlags, ExportSegment};
-use rsm_testkit::{Puppet, pattern, require_root, rsmd_bin, wait_until};
+use rsm::{AccessEntry, Controller, ExportFlags, ExportSegment};
+use rsm_testkit::netns::{PairLab, ip};
+use rsm_testkit::{Puppet, pattern, require_root};
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-/// Two namespaces joined by a veth pair, an agent in each; all removed when dropped.
-struct Lab {
-    ns: [String; 2],
-    veth: [String; 2],
-    agents: Vec<Child>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for a in &mut self.agents {
-            let _ = a.kill();
-            let _ = a.wait();
-        }
-        for ns in &self.ns {
-            let _ = ip(&["netns", "del", ns]);
-        }
-    }
-}
-
-impl Lab {
-    fn new() -> Result<Lab, String> {
-        let pid = std::process::id();
-        let lab = Lab {
-            ns: [format!("rsmrdA{pid}"), format!("rsmrdB{pid}")],
-            veth: [format!("rsmra{pid}"), format!("rsmrb{pid}")],
-            agents: Vec::new(),
-            dir: tempfile::Builder::new().prefix("rsm-redial-").tempdir().map_err(|e| e.to_string())?,
-        };
-        ip(&["netns", "add", &lab.ns[0]])?;
-        ip(&["netns", "add", &lab.ns[1]])?;
-        ip(&["link", "add", &lab.veth[0], "type", "veth", "peer", "name", &lab.veth[1]])?;
-        for k in 0..2 {
-            ip(&["link", "set", &lab.veth[k], "netns", &lab.ns[k]])?;
-            ip(&["-n", &lab.ns[k], "addr", "add", &format!("{}/24", lab.addr(k)), "dev", &lab.veth[k]])?;
-            ip(&["-n", &lab.ns[k], "link", "set", &lab.veth[k], "up"])?;
-            ip(&["-n", &lab.ns[k], "link", "set", "lo", "up"])?;
-        }
-        Ok(lab)
-    }
-
-    fn addr(&self, k: usize) -> String {
-        let pid = std::process::id();
-        format!("10.{}.{}.{}", 200 + (pid >> 8) % 50, pid % 256, k + 1)
-    }
-
-    fn socket(&self, node: u32) -> PathBuf {
-        self.dir.path().join(format!("node{node}.sock"))
-    }
-
-    fn start_agents(&mut self) {
-        let dir = self.dir.path().to_path_buf();
-        let key = dir.join("cluster.key");
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&key).unwrap();
-            writeln!(f, "{}", "3c".repeat(32)).unwrap();
-        }
-        let cfg = dir.join("cluster.toml");
-        let mut text = format!("cluster_key = \"{}\"\n", key.display());
-        for k in 0..2 {
-            text.push_str(&format!(
-                "\n[[nodes]]\nid = {}\ncontrollers = {{ tcp0 = \"{}:7300\" }}\n",
-                k + 1,
-                self.addr(k)
-            ));
-        }
-        std::fs::write(&cfg, text).unwrap();
-        for node in 1..=2u32 {
-            let log = std::fs::File::create(dir.join(format!("node{node}.log"))).unwrap();
-            let child = Command::new("ip")
-                .args(["netns", "exec", &self.ns[node as usize - 1]])
-                .arg(rsmd_bin())
-                .arg("--config")
-                .arg(&cfg)
-                .arg("--node-id")
-                .arg(node.to_string())
-                .arg("--socket")
-                .arg(self.socket(node))
-                .arg("--pid-file")
-                .arg(dir.join(format!("node{node}.pid")))
-                .env("RSM_LOG", "debug")
-                .env_remove("RSM_SOCKET")
-                .env_remove("RSM_NODE_ID")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("ip netns exec rsmd");
-            self.agents.push(child);
-        }
-        for node in 1..=2u32 {
-            let pid = dir.join(format!("node{node}.pid"));
-            wait_until(Duration::from_secs(10), "an agent in its namespace to start", || pid.exists());
-        }
-    }
-
-    fn path_state(&self, from: u32, to: u32) -> u32 {
-        rsm::topology_at(&self.socket(from))
-            .ok()
-            .and_then(|t| t.controllers.first()?.remotes.iter().find(|r| r.node == to).map(|r| r.state))
-            .unwrap_or(0)
-    }
-
-    fn wait_active(&self) {
-        wait_until(Duration::from_secs(10), "both paths to be active", || {
-            self.path_state(1, 2) == CONNECTION_ACTIVE && self.path_state(2, 1) == CONNECTION_ACTIVE
-        });
-    }
-
-    /// Resets every established TCP connection of process `pid` (in node 2's namespace);
-    /// returns how many.
-    fn reset_connections_of(&self, pid: u32) -> usize {
-        let mut inodes = HashSet::new();
-        for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
-            if let Ok(t) = std::fs::read_link(e.path()) {
-                let t = t.to_string_lossy().to_string();
-                if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
-                    inodes.insert(i.to_string());
-                }
+/// Resets every established TCP connection of process `pid` (in node 2's namespace);
+/// returns how many.
+fn reset_connections_of(lab: &PairLab, pid: u32) -> usize {
+    let mut inodes = HashSet::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        if let Ok(t) = std::fs::read_link(e.path()) {
+            let t = t.to_string_lossy().to_string();
+            if let Some(i) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.insert(i.to_string());
             }
         }
-        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
-        let mut n = 0;
-        for line in table.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
-                continue;
-            }
-            let (a, p) = f[1].split_once(':').unwrap();
-            let a = std::net::Ipv4Addr::from(u32::from_str_radix(a, 16).unwrap().to_le_bytes());
-            let p = u16::from_str_radix(p, 16).unwrap();
-            let out = Command::new("ip")
-                .args(["netns", "exec", &self.ns[1], "ss", "-K", "-t", "-n", "src", &format!("{a}:{p}")])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "ss -K: {}", String::from_utf8_lossy(&out.stderr));
-            n += 1;
-        }
-        n
     }
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+    let mut n = 0;
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
+            continue;
+        }
+        let (a, p) = f[1].split_once(':').unwrap();
+        let a = std::net::Ipv4Addr::from(u32::from_str_radix(a, 16).unwrap().to_le_bytes());
+        let p = u16::from_str_radix(p, 16).unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &lab.ns[1], "ss", "-K", "-t", "-n", "src", &format!("{a}:{p}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ss -K: {}", String::from_utf8_lossy(&out.stderr));
+        n += 1;
+    }
+    n
 }
 
 /// Regression: `RemoteConn::ensure` used to turn a failed re-dial into
@@ -174,7 +53,7 @@ impl Lab {
 #[test]
 fn a_failed_redial_after_a_broken_connection_fails_the_window_with_a_transfer_error() {
     require_root!();
-    let mut lab = match Lab::new() {
+    let mut lab = match PairLab::new("rd", 150) {
         Ok(l) => l,
         Err(why) => {
             eprintln!("SKIPPED: cannot build network namespaces here: {why}");
@@ -186,7 +65,7 @@ fn a_failed_redial_after_a_broken_connection_fails_the_window_with_a_transfer_er
         return;
     }
     lab.start_agents();
-    lab.wait_active();
+    lab.wait_active(Duration::from_secs(10));
     let ctl = Controller::get_at(&lab.socket(1), Some("tcp0")).unwrap();
     let seg = ExportSegment::allocate(&ctl, 1 << 20, ExportFlags::empty()).unwrap();
     let id = seg.publish(0, &[AccessEntry { node: 2, perm: 0o666 }]).unwrap();
@@ -200,7 +79,7 @@ fn a_failed_redial_after_a_broken_connection_fails_the_window_with_a_transfer_er
     p.ok(&format!("close {h}"));
 
     // The data connection breaks; the path stays up, so there is no revocation.
-    assert_eq!(lab.reset_connections_of(p.pid()), 1, "the importer's data connection");
+    assert_eq!(reset_connections_of(&lab, p.pid()), 1, "the importer's data connection");
     p.ok(&format!("open {h}"));
     p.ok(&format!("putfill {h} 0 4096 2"));
     let r = p.cmd(&format!("close {h}"));

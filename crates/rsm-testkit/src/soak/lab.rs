@@ -9,14 +9,7 @@ use std::process::Command;
 /// Number of nodes.
 pub(crate) const NODES: usize = 3;
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
+use rsm_testkit::netns::ip;
 
 /// The nodes' network.
 pub(crate) struct Lab {
