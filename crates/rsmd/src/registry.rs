@@ -883,12 +883,18 @@ impl Registry {
     /// An importing node ended an import of a local segment (`node` is the link's peer).
     pub fn remote_disconnect(&mut self, node: u32, remote: u64) {
         if self.remote_in.get(&remote).is_some_and(|r| r.node == node) {
-            if let Some(ri) = self.remote_in.remove(&remote) {
-                if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
-                    p.remote_importers.remove(&remote);
-                }
-                self.revoke_served(ri.served);
+            self.drop_remote_importer(remote);
+        }
+    }
+
+    /// Forgets the remote importer `remote` of one of our publications and ends its data
+    /// connections.
+    fn drop_remote_importer(&mut self, remote: u64) {
+        if let Some(ri) = self.remote_in.remove(&remote) {
+            if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
+                p.remote_importers.remove(&remote);
             }
+            self.revoke_served(ri.served);
         }
     }
 
@@ -936,12 +942,7 @@ impl Registry {
             .map(|(k, _)| *k)
             .collect();
         for r in gone {
-            if let Some(ri) = self.remote_in.remove(&r) {
-                if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
-                    p.remote_importers.remove(&r);
-                }
-                self.revoke_served(ri.served);
-            }
+            self.drop_remote_importer(r);
         }
     }
 
