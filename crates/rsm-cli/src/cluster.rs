@@ -77,20 +77,7 @@ pub(crate) fn start_with(n: u32, dir: &Path, log_level: &str, extra_config: &str
         let _ = std::fs::remove_file(&pid_file);
         let log = std::fs::File::create(dir.join(format!("node{i}.log")))?;
         use std::os::unix::process::CommandExt;
-        agent_command()?
-            .arg("--config")
-            .arg(&cfg_path)
-            .arg("--node-id")
-            .arg(i.to_string())
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .env("RSM_LOG", log_level)
-            .env_remove("RSM_SOCKET")
-            .env_remove("RSM_NODE_ID")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        rsmd::cli::agent_command(&mut agent_command()?, &cfg_path, i, &socket, &pid_file, log_level)
             .stderr(log)
             // Its own process group: the agents outlive this command and a ^C at the terminal.
             .process_group(0)

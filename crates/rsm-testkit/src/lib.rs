@@ -666,24 +666,12 @@ impl TestCluster {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("node{id}.log"))).expect("log");
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(rsmd_bin())
-            .arg("--config")
-            .arg(config)
-            .arg("--node-id")
-            .arg(id.to_string())
-            .arg("--socket")
-            .arg(self.socket(id))
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .env("RSM_LOG", "debug")
-            .env_remove("RSM_SOCKET")
-            .env_remove("RSM_NODE_ID")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("spawn rsmd");
+        let mut child =
+            rsmd::cli::agent_command(&mut Command::new(rsmd_bin()), config, id, self.socket(id), &pid_file, "debug")
+                .stderr(log)
+                .process_group(0)
+                .spawn()
+                .expect("spawn rsmd");
         let pid = child.id();
         // Reaped by this thread when it ends (`rsmctl cluster stop` or a kill), so it never
         // lingers as a zombie of the test.

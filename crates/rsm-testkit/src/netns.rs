@@ -5,7 +5,7 @@
 use crate::{Puppet, rsmd_bin, wait_until};
 use rsm::CONNECTION_ACTIVE;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Runs `ip ARGS...`; `Err` with its message when it fails.
@@ -107,22 +107,10 @@ impl PairLab {
         std::fs::write(&cfg, text).unwrap();
         for node in 1..=2u32 {
             let log = std::fs::File::create(dir.join(format!("node{node}.log"))).unwrap();
-            let child = Command::new("ip")
-                .args(["netns", "exec", &self.ns[node as usize - 1]])
-                .arg(rsmd_bin())
-                .arg("--config")
-                .arg(&cfg)
-                .arg("--node-id")
-                .arg(node.to_string())
-                .arg("--socket")
-                .arg(self.socket(node))
-                .arg("--pid-file")
-                .arg(dir.join(format!("node{node}.pid")))
-                .env("RSM_LOG", "debug")
-                .env_remove("RSM_SOCKET")
-                .env_remove("RSM_NODE_ID")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", &self.ns[node as usize - 1]]).arg(rsmd_bin());
+            let pid_file = dir.join(format!("node{node}.pid"));
+            let child = rsmd::cli::agent_command(&mut cmd, &cfg, node, &self.socket(node), &pid_file, "debug")
                 .stderr(log)
                 .spawn()
                 .expect("ip netns exec rsmd");

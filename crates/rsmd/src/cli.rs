@@ -87,3 +87,33 @@ fn raise_nofile() {
     let r = getrlimit(Resource::Nofile);
     tracing::debug!(soft = ?r.current, hard = ?r.maximum, "open-file limit");
 }
+
+/// Gives `cmd` (whose program runs the agent: `rsmd`, `rsmctl agent`, or a wrapper such as
+/// `ip netns exec NS rsmd`) the command line and environment of the agent of `node_id`: its
+/// configuration file, socket, pid file (written once it serves) and log filter, with
+/// `RSM_SOCKET`/`RSM_NODE_ID` of the caller's environment removed so they cannot override
+/// them, and stdin/stdout closed. Where stderr (the log) goes, and the process group, are the
+/// caller's. One place for how every launcher (`rsmctl cluster start`, the test harness)
+/// starts an agent.
+pub fn agent_command<'a>(
+    cmd: &'a mut std::process::Command,
+    config: &std::path::Path,
+    node_id: u32,
+    socket: &std::path::Path,
+    pid_file: &std::path::Path,
+    log_filter: &str,
+) -> &'a mut std::process::Command {
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--node-id")
+        .arg(node_id.to_string())
+        .arg("--socket")
+        .arg(socket)
+        .arg("--pid-file")
+        .arg(pid_file)
+        .env("RSM_LOG", log_filter)
+        .env_remove("RSM_SOCKET")
+        .env_remove("RSM_NODE_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+}
