@@ -49,7 +49,7 @@ pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<S
         if budget.is_zero() {
             return Ok(Spin::Nothing);
         }
-        if n > PURE_TRIES && yield_on() {
+        if n > PURE_TRIES {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
@@ -60,9 +60,4 @@ pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<S
 /// The spin budget from an environment variable in microseconds, else `default_us`.
 pub fn spin_budget(var: &str, default_us: u64) -> Duration {
     Duration::from_micros(std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default_us))
-}
-
-fn yield_on() -> bool {
-    static Y: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *Y.get_or_init(|| std::env::var("RSM_SPIN_YIELD").map(|v| v != "0").unwrap_or(true))
 }
