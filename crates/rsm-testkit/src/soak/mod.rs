@@ -388,8 +388,12 @@ impl Soak {
     }
 
     fn path_state(&self, from: usize, to: usize) -> u32 {
-        rsm::topology_at(&self.socket(from))
-            .ok()
+        let sock = self.socket(from);
+        let Some(topo) = bounded(self.cfg.bound, move || rsm::topology_at(&sock)) else {
+            self.hang(format!("agent {} did not answer a topology query within {:?}", from + 1, self.cfg.bound));
+            return 0;
+        };
+        topo.ok()
             .and_then(|t| {
                 t.controllers
                     .iter()
@@ -624,7 +628,12 @@ impl Soak {
         // the segment before letting any close run.
         let deadline = Instant::now() + self.cfg.bound;
         loop {
-            match rsm::admin::segments(&self.socket(slot.k)) {
+            let sock = self.socket(slot.k);
+            let Some(answer) = bounded(self.cfg.bound, move || rsm::admin::segments(&sock)) else {
+                self.hang(format!("agent {} did not answer a segment list within {:?}", slot.k + 1, self.cfg.bound));
+                break;
+            };
+            match answer {
                 Ok(v) if v.iter().all(|s| s.segment_id != Some(segid)) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -786,7 +795,12 @@ impl Soak {
         for k in 0..NODES {
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
-                match rsm::admin::status(&self.socket(k)) {
+                let sock = self.socket(k);
+                let Some(answer) = bounded(self.cfg.bound, move || rsm::admin::status(&sock)) else {
+                    self.hang(format!("agent {} did not answer a status query within {:?}", k + 1, self.cfg.bound));
+                    break;
+                };
+                match answer {
                     Ok(st) if st.exports == 0 && st.imports == 0 && st.remote_importers == 0 && st.published == 0 => {
                         break;
                     }
@@ -1198,6 +1212,20 @@ fn assign(cfg: &Config) -> (Vec<ExpSlot>, Vec<ImpSpec>) {
 }
 
 /// Runs the soak.
+/// Runs one query to an agent on its own thread and waits at most `bound` for it: a frozen
+/// or hung agent must show up as a hang in the report, not hang the driver. `None`: no
+/// answer in time (the thread is left to finish or die with the process).
+fn bounded<T: Send + 'static>(bound: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("soak-query".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    rx.recv_timeout(bound).ok()
+}
+
 pub(crate) fn run(cfg: Config) -> Result<Outcome, String> {
     // SIGINT/SIGTERM end the run early, with the usual clean-up and report.
     let stop = Arc::new(AtomicBool::new(false));
