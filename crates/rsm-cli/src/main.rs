@@ -143,6 +143,7 @@ fn main() {
         Cmd::Demo => demo::run(),
         Cmd::Bench(mut args) => match args.sub.take() {
             Some(scale::BenchCmd::Scale(s)) => scale::run(*s),
+            Some(scale::BenchCmd::ScaleExporter { socket }) => scale::exporter(&socket),
             None => bench::run(*args),
         },
         Cmd::Cluster { cmd: ClusterCmd::Start { nodes, dir, log } } => cluster::start(nodes, &dir, &log).map(|ns| {

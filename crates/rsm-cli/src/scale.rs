@@ -3,8 +3,9 @@
 //!
 //! 1. **Idle**: the RSS (`VmRSS`), descriptors and threads of each fresh agent with no
 //!    client.
-//! 2. **Segments**: this process exports and publishes `--segments` segments of one page on
-//!    node 1 (through `tcp0`, one client connection), timing each create + publish. At
+//! 2. **Segments**: exporter processes (`rsmctl bench scale-exporter`, each holding at most
+//!    [`SEGMENTS_PER_EXPORTER`]) export and publish `--segments` segments of one page on
+//!    node 1 (through `tcp0`), timing each create + publish. At
 //!    checkpoints (100, 1000, 5000, 10000, ...) it connects `--samples` times to a random
 //!    published segment from node 1 (`loopback`) and from node 2 (`tcp0`), gets the 8 bytes
 //!    the exporter wrote there, checks them and disconnects, and reads the agents' RSS.
@@ -24,10 +25,10 @@
 //! Every wrong byte or failed operation counts as an error (as does a publish the agent
 //! refuses: publishing then stops at that count); the command fails if there is any.
 //!
-//! Descriptors: the agent keeps three per published segment (memfd, its read-only reopen,
-//! the event counter) and this process two (memfd, event counter), so 10,000 segments need
-//! an RLIMIT_NOFILE above ~30,000. The command raises its own limit (which the agents
-//! inherit) as far as it may and says how far it got.
+//! Descriptors: the agent keeps one per published segment (the event counter; it takes the
+//! memfd from the exporter when an importer needs it) and an exporter two (memfd, event
+//! counter), hence several exporter processes. The command raises its own limit (which the
+//! agents and exporters inherit) as far as it may and says how far it got.
 
 use anyhow::{Context, Result, anyhow, bail};
 use rsm::{BarrierType, Controller, ExportFlags, ExportSegment, ImportSegment, perm};
@@ -44,6 +45,13 @@ pub(crate) enum BenchCmd {
     /// Scale: many published segments on one node and many concurrent importers of one
     /// segment across two nodes; connect latency, agent RSS and how they grow.
     Scale(Box<ScaleArgs>),
+    /// One exporter process of `bench scale` (started by it; commands on stdin).
+    #[command(hide = true)]
+    ScaleExporter {
+        /// Socket of the node's agent.
+        #[arg(long)]
+        socket: PathBuf,
+    },
 }
 
 /// Options of `rsmctl bench scale`.
@@ -255,9 +263,9 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
         bail!("--work-secs must be 0 or more");
     }
     let t_all = Instant::now();
-    // Descriptors: the agent keeps 3 per published segment (memfd, read-only memfd, event)
-    // and 2-3 per importer; this process 2 per segment and up to 5 per importer.
-    let want = (3 * a.segments + 6 * a.importers + 1024) as u64;
+    // Descriptors: the agent keeps 1 per published segment (its event counter) and 2-3 per
+    // importer; an exporter process 2 per segment; this process up to 5 per importer.
+    let want = (a.segments + 6 * a.importers + 1024).max(2 * SEGMENTS_PER_EXPORTER + 1024) as u64;
     let (nofile_before, nofile) = match a.nofile {
         Some(0) => {
             let c = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
@@ -281,7 +289,7 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     if nofile < want {
         eprintln!(
             "rsmctl bench scale: RLIMIT_NOFILE is {nofile}, the counts need about {want} descriptors \
-             (agent: 3 per published segment); expect failures"
+             (agent: 1 per published segment, 3 per importer); expect failures"
         );
     }
     let mut out = Out { json: a.json, errors: 0, first_errors: Vec::new() };
@@ -386,16 +394,21 @@ fn segments_phase(
     idle1: Usage,
     out: &mut Out,
 ) -> Result<()> {
-    let exp_ctl = Controller::get_at(sock1, Some("tcp0")).context("tcp0 of node 1")?;
+    let node1 = Controller::get_at(sock1, Some("tcp0")).context("tcp0 of node 1")?.local_node();
     let loop1 = Controller::get_at(sock1, Some("loopback")).context("loopback of node 1")?;
     let tcp2 = Controller::get_at(sock2, Some("tcp0")).context("tcp0 of node 2")?;
     let page = rustix::param::page_size();
-    let mut segs: Vec<(ExportSegment, u32)> = Vec::with_capacity(a.segments);
+    // (exporter, segment id); the segment's index in this list is the value it holds.
+    let mut segs: Vec<(usize, u32)> = Vec::with_capacity(a.segments);
+    let mut exporters: Vec<Exporter> = Vec::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
     out.line(&format!(
-        "\n{} segments of {page} B published on node 1 (tcp0) by one process; at each checkpoint {} connect + get 8 B + \
-         disconnect to random segments from node 1 (loopback) and node 2 (tcp0)",
-        a.segments, a.samples
+        "\n{} segments of {page} B published on node 1 (tcp0) by {} exporter processes (at most {SEGMENTS_PER_EXPORTER} \
+         each); at each checkpoint {} connect + get 8 B + disconnect to random segments from node 1 (loopback) and \
+         node 2 (tcp0)",
+        a.segments,
+        a.segments.div_ceil(SEGMENTS_PER_EXPORTER),
+        a.samples
     ))?;
     out.line(&format!(
         "{:>9} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>7} {:>9} {:>7}",
@@ -419,34 +432,32 @@ fn segments_phase(
     for cp in checkpoints(&[100, 1000, 5000, 10_000, 50_000], a.segments) {
         let t_band = Instant::now();
         while segs.len() < cp {
-            let i = segs.len() as u64;
-            let t0 = Instant::now();
-            let r = ExportSegment::allocate(&exp_ctl, page, ExportFlags::empty()).and_then(|s| {
-                s.write_at(0, &i.to_ne_bytes())?;
-                let id = s.publish(0, &[])?;
-                Ok((s, id))
-            });
-            match r {
-                Ok(v) => {
-                    publish_ns.push(crate_ns(t0.elapsed()));
-                    segs.push(v);
+            let e = segs.len() / SEGMENTS_PER_EXPORTER;
+            if e == exporters.len() {
+                exporters.push(Exporter::start(sock1)?);
+            }
+            let n = (cp - segs.len()).min(SEGMENTS_PER_EXPORTER - segs.len() % SEGMENTS_PER_EXPORTER);
+            let Published { done, failed } = exporters[e].publish(n, segs.len())?;
+            for (id, ns) in done {
+                publish_ns.push(ns);
+                segs.push((e, id));
+            }
+            if let Some(err) = failed {
+                out.error(format!(
+                    "publishing segment {} failed: {err} (node 1's agent has {} descriptors open, limit {})",
+                    segs.len() + 1,
+                    usage(pid1).fds,
+                    nofile_of(pid1)
+                ));
+                pub_failed = Some(segs.len());
+                // Room for the connect samples (each needs a descriptor in the agent):
+                // withdraw the last 1% again (the newest exporter's).
+                let k = (segs.len() / 100).clamp(1, segs.len().max(1)).min(segs.len() % SEGMENTS_PER_EXPORTER);
+                if k > 0 {
+                    exporters[e].withdraw(k)?;
+                    segs.truncate(segs.len() - k);
                 }
-                Err(e) => {
-                    out.error(format!(
-                        "publishing segment {} failed: {e} (node 1's agent has {} descriptors open, limit {})",
-                        i + 1,
-                        usage(pid1).fds,
-                        nofile_of(pid1)
-                    ));
-                    pub_failed = Some(segs.len());
-                    // Room for the connect samples (each needs a descriptor in the agent):
-                    // withdraw the last 1% again.
-                    let k = (segs.len() / 100).clamp(1, segs.len().max(1)).min(segs.len());
-                    for (s, _) in segs.drain(segs.len() - k..) {
-                        let _ = s.destroy();
-                    }
-                    break;
-                }
+                break;
             }
         }
         let band_secs = t_band.elapsed().as_secs_f64();
@@ -464,7 +475,7 @@ fn segments_phase(
             let i = rng.below(segs.len());
             let id = segs[i].1;
             let t0 = Instant::now();
-            match ImportSegment::connect(ctl, exp_ctl.local_node(), id, perm::RDWR) {
+            match ImportSegment::connect(ctl, node1, id, perm::RDWR) {
                 Ok(imp) => {
                     let t1 = Instant::now();
                     let mut b = [0u8; 8];
@@ -528,11 +539,12 @@ fn segments_phase(
     let publish_secs = t_phase.elapsed().as_secs_f64();
     let all = usage(pid1);
     let t = Instant::now();
-    for (s, _) in &segs {
-        if let Err(e) = s.destroy() {
+    for x in &mut exporters {
+        if let Err(e) = x.destroy() {
             out.error(format!("destroy: {e}"));
         }
     }
+    drop(exporters);
     drop(segs);
     let destroy_secs = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(200));
@@ -558,6 +570,160 @@ fn segments_phase(
         idle1.fds,
         mib(u2.rss_kib)
     ))?;
+    Ok(())
+}
+
+/// Segments one exporter process publishes at most: it holds two descriptors per segment
+/// (memfd, event counter), and 4,000 keeps it well under a 10,000 descriptor limit.
+const SEGMENTS_PER_EXPORTER: usize = 4_000;
+
+/// An exporter process of the segments phase (`rsmctl bench scale-exporter`), driven by
+/// one-line commands on its stdin; killed on drop.
+struct Exporter {
+    child: std::process::Child,
+    to: std::process::ChildStdin,
+    from: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// What one `publish` command did.
+struct Published {
+    /// (segment id, ns to create and publish it) of each segment published.
+    done: Vec<(u32, u64)>,
+    /// The error that stopped it early.
+    failed: Option<String>,
+}
+
+impl Exporter {
+    fn start(socket: &Path) -> Result<Exporter> {
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().context("this executable")?;
+        let mut child = Command::new(exe)
+            .args(["bench", "scale-exporter", "--socket"])
+            .arg(socket)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting an exporter process")?;
+        let to = child.stdin.take().ok_or_else(|| anyhow!("exporter stdin"))?;
+        let from = std::io::BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("exporter stdout"))?);
+        Ok(Exporter { child, to, from })
+    }
+
+    fn line(&mut self) -> Result<String> {
+        use std::io::BufRead;
+        let mut l = String::new();
+        if self.from.read_line(&mut l)? == 0 {
+            bail!("the exporter process exited");
+        }
+        Ok(l.trim_end().to_string())
+    }
+
+    /// Publishes `n` more segments, the first holding value `first`.
+    fn publish(&mut self, n: usize, first: usize) -> Result<Published> {
+        writeln!(self.to, "publish {n} {first}")?;
+        let mut done = Vec::with_capacity(n);
+        loop {
+            let l = self.line()?;
+            let mut f = l.splitn(3, ' ');
+            match (f.next(), f.next(), f.next()) {
+                (Some("seg"), Some(id), Some(ns)) => done.push((id.parse()?, ns.parse()?)),
+                (Some("done"), _, _) => return Ok(Published { done, failed: None }),
+                (Some("fail"), _, _) => return Ok(Published { done, failed: Some(l["fail ".len()..].to_string()) }),
+                _ => bail!("exporter process: unexpected answer {l:?}"),
+            }
+        }
+    }
+
+    /// Destroys its newest `k` segments.
+    fn withdraw(&mut self, k: usize) -> Result<()> {
+        writeln!(self.to, "withdraw {k}")?;
+        match self.line()?.as_str() {
+            "done" => Ok(()),
+            l => bail!("exporter process: withdraw: {l}"),
+        }
+    }
+
+    /// Destroys all its segments.
+    fn destroy(&mut self) -> Result<()> {
+        writeln!(self.to, "destroy")?;
+        match self.line()?.as_str() {
+            "done" => Ok(()),
+            l => bail!("exporter process: destroy: {l}"),
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `rsmctl bench scale-exporter`: publishes and destroys one-page segments on `socket`'s
+/// node (`tcp0`) as told on stdin: `publish N FIRST` (segment j holds the u64 FIRST + j in
+/// its first 8 bytes; answers `seg ID NS` per segment, then `done` or `fail ERROR`),
+/// `withdraw K` (destroys the newest K), `destroy` (all); exits at end of input.
+pub(crate) fn exporter(socket: &Path) -> Result<()> {
+    use std::io::BufRead;
+    let ctl = Controller::get_at(socket, Some("tcp0")).context("tcp0 of node 1")?;
+    let page = rustix::param::page_size();
+    let mut segs: Vec<ExportSegment> = Vec::new();
+    let stdout = std::io::stdout();
+    for l in std::io::stdin().lock().lines() {
+        let l = l?;
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let mut o = stdout.lock();
+        match f.as_slice() {
+            ["publish", n, first] => {
+                let (n, first): (usize, u64) = (n.parse()?, first.parse()?);
+                let mut failed = None;
+                for j in 0..n as u64 {
+                    let t0 = Instant::now();
+                    let r = ExportSegment::allocate(&ctl, page, ExportFlags::empty()).and_then(|s| {
+                        s.write_at(0, &(first + j).to_ne_bytes())?;
+                        let id = s.publish(0, &[])?;
+                        Ok((s, id))
+                    });
+                    match r {
+                        Ok((s, id)) => {
+                            writeln!(o, "seg {id} {}", crate_ns(t0.elapsed()))?;
+                            segs.push(s);
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    None => writeln!(o, "done")?,
+                    Some(e) => writeln!(o, "fail {e}")?,
+                }
+            }
+            ["withdraw", k] => {
+                let k: usize = k.parse()?;
+                for s in segs.drain(segs.len().saturating_sub(k)..) {
+                    let _ = s.destroy();
+                }
+                writeln!(o, "done")?;
+            }
+            ["destroy"] => {
+                let mut err = None;
+                for s in segs.drain(..) {
+                    if let Err(e) = s.destroy() {
+                        err.get_or_insert(e);
+                    }
+                }
+                match err {
+                    None => writeln!(o, "done")?,
+                    Some(e) => writeln!(o, "failed {e}")?,
+                }
+            }
+            _ => bail!("scale-exporter: unknown command {l:?}"),
+        }
+        o.flush()?;
+    }
     Ok(())
 }
 

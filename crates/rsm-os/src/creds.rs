@@ -1,11 +1,13 @@
-//! Who is on the other end of a Unix socket: `SO_PEERCRED` and `SO_PEERGROUPS`.
+//! Who is on the other end of a Unix socket: `SO_PEERCRED`, `SO_PEERGROUPS` and
+//! `SO_PEERPIDFD`, and taking a descriptor from that process (`pidfd_getfd`).
 //!
 //! # Safety
 //!
-//! `getsockopt(SO_PEERGROUPS)` writes at most the buffer length we pass, into a buffer we own.
+//! `getsockopt(SO_PEERGROUPS)` writes at most the buffer length we pass, into a buffer we own;
+//! `getsockopt(SO_PEERPIDFD)` writes one `int` that is a new descriptor we then own.
 #![allow(unsafe_code)]
 
-use rustix::fd::{AsFd, AsRawFd};
+use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use rustix::io::Errno;
 
 /// Credentials of a connected peer, as the kernel recorded them at `connect`.
@@ -55,6 +57,37 @@ fn peer_groups<Fd: AsFd>(sock: Fd) -> Result<Vec<u32>, Errno> {
         }
         return Err(e);
     }
+}
+
+/// A pidfd of the process that connected `sock` (`SO_PEERPIDFD`, Linux 6.5). Unlike a pid
+/// from [`peer`], it cannot come to mean another process: once that process is gone,
+/// [`take_fd`] through it fails with `ESRCH`.
+pub fn peer_pidfd<Fd: AsFd>(sock: Fd) -> Result<OwnedFd, Errno> {
+    let mut fd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: fd and len are ours and sized for the one int the kernel writes.
+    let r = unsafe {
+        libc::getsockopt(sock.as_fd().as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERPIDFD, (&raw mut fd).cast(), &mut len)
+    };
+    if r != 0 {
+        return Err(Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)));
+    }
+    if fd < 0 || len as usize != std::mem::size_of::<libc::c_int>() {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: on success the kernel installed a new descriptor in our table and hands its
+    // ownership to us; nothing else refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A duplicate of descriptor `slot` of the process behind `pidfd` (`pidfd_getfd(2)`),
+/// close-on-exec. Needs ptrace rights over it (same user, or `CAP_SYS_PTRACE`): `EPERM`
+/// otherwise, `ESRCH` once it has exited, `EBADF` when it has no such descriptor.
+pub fn take_fd<Fd: AsFd>(pidfd: Fd, slot: i32) -> Result<OwnedFd, Errno> {
+    if slot < 0 {
+        return Err(Errno::BADF);
+    }
+    rustix::process::pidfd_getfd(pidfd, slot, rustix::process::PidfdGetfdFlags::empty())
 }
 
 /// The calling process's file-creation mask, from `/proc/self/status` (reading it with

@@ -29,6 +29,13 @@ pub fn reopen_readonly<Fd: AsFd>(fd: Fd) -> Result<OwnedFd, Errno> {
     rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
 }
 
+/// Which file `fd` refers to (device and inode): two descriptors with the same identity are
+/// the same memfd.
+pub fn identity<Fd: AsFd>(fd: Fd) -> Result<(u64, u64), Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// Size of the file behind `fd`.
 pub fn size<Fd: AsFd>(fd: Fd) -> Result<u64, Errno> {
     Ok(rustix::fs::fstat(fd)?.st_size as u64)

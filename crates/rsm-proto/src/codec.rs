@@ -1,7 +1,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Version byte at the start of every frame.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -165,7 +165,7 @@ pub enum Request {
         mode: u32,
     },
     /// Publish. Carries three fds: the read-write memfd, a read-only reopen of it, and the
-    /// segment's eventfd.
+    /// segment's eventfd (the agent may keep only the eventfd: see `memfd_slot`).
     ExportPublish {
         /// Export id from [`Response::ExportCreated`].
         export: u64,
@@ -173,6 +173,10 @@ pub enum Request {
         segment_id: u32,
         /// Access list (empty: every node, default mode).
         acl: Vec<AclEntry>,
+        /// The exporter's own descriptor number of the memfd, which it keeps open while the
+        /// segment is published: an agent allowed to (`pidfd_getfd`) takes a duplicate from
+        /// there when an importer needs one instead of holding the memfd itself.
+        memfd_slot: i32,
     },
     /// Replace the access list.
     ExportRepublish {
@@ -299,10 +303,8 @@ mod tests {
             Just(Request::Topology),
             (".{0,20}", any::<u64>(), any::<u32>(), any::<u32>())
                 .prop_map(|(controller, size, flags, mode)| Request::ExportCreate { controller, size, flags, mode }),
-            (any::<u64>(), any::<u32>(), acl()).prop_map(|(export, segment_id, acl)| Request::ExportPublish {
-                export,
-                segment_id,
-                acl
+            (any::<u64>(), any::<u32>(), acl(), any::<i32>()).prop_map(|(export, segment_id, acl, memfd_slot)| {
+                Request::ExportPublish { export, segment_id, acl, memfd_slot }
             }),
             (any::<u64>(), acl()).prop_map(|(export, acl)| Request::ExportRepublish { export, acl }),
             any::<u64>().prop_map(|export| Request::ExportUnpublish { export }),

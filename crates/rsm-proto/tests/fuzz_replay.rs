@@ -57,7 +57,7 @@ fn requests() -> Vec<Request> {
         Request::GetController { name: "loopback".into() },
         Request::Topology,
         Request::ExportCreate { controller: "tcp0".into(), size: 65536, flags: 1, mode: 0o644 },
-        Request::ExportPublish { export: 1, segment_id: 0x600000, acl: acl.clone() },
+        Request::ExportPublish { export: 1, segment_id: 0x600000, acl: acl.clone(), memfd_slot: 3 },
         Request::ExportRepublish { export: 1, acl },
         Request::ExportUnpublish { export: 1 },
         Request::ExportDestroy { export: 1 },

@@ -39,12 +39,13 @@ fn seeds() -> Vec<Vec<u8>> {
         session(&[(Request::Status, 0), (Request::Segments, 0)]),
         session(&[
             (Request::ExportCreate { controller: "loopback".into(), size: 8192, flags: 1, mode: 0o644 }, 0),
-            (Request::ExportPublish { export: 2, segment_id: 0, acl: vec![] }, 3 | 4),
+            (Request::ExportPublish { export: 2, segment_id: 0, acl: vec![], memfd_slot: 3 }, 3 | 4),
             (
                 Request::ExportPublish {
                     export: 2,
                     segment_id: 0x700000,
                     acl: vec![AclEntry { node: 5, perm: 0o600 }],
+                    memfd_slot: -1,
                 },
                 1,
             ),
@@ -54,7 +55,7 @@ fn seeds() -> Vec<Vec<u8>> {
             (Request::ExportUnpublish { export: 1 }, 0),
             (Request::ExportDestroy { export: 1 }, 0),
             (Request::ExportRepublish { export: 1, acl: vec![] }, 0),
-            (Request::ExportPublish { export: 1, segment_id: witness_id, acl: vec![] }, 3),
+            (Request::ExportPublish { export: 1, segment_id: witness_id, acl: vec![], memfd_slot: 0 }, 3),
             (Request::ExportPost { export: 1, no_accumulate: false }, 0),
         ]),
         session(&[

@@ -261,7 +261,7 @@ fn agent_refuses_other_clients_handles_and_bad_memory() {
     assert_eq!(raw.code(&Request::ExportDestroy { export }), not_creator);
     assert_eq!(raw.code(&Request::ExportRepublish { export, acl: vec![] }), not_creator);
     assert_eq!(raw.code(&Request::ExportPost { export, no_accumulate: false }), not_creator);
-    assert_eq!(raw.code(&Request::ExportPublish { export, segment_id: 0, acl: vec![] }), not_creator);
+    assert_eq!(raw.code(&Request::ExportPublish { export, segment_id: 0, acl: vec![], memfd_slot: 0 }), not_creator);
     // Imports are the importer's: guessing their ids gets nothing.
     for import in 0..64 {
         assert_eq!(raw.code(&Request::ImportDisconnect { import }), Error::BadSegHndl.code() as u16);
@@ -291,7 +291,7 @@ fn agent_refuses_other_clients_handles_and_bad_memory() {
     rsm_os::memfd::seal_size(&wrong).unwrap();
     let wrong_ro = rsm_os::memfd::reopen_readonly(&wrong).unwrap();
     let ev = rsm_os::event::create().unwrap();
-    let publish = Request::ExportPublish { export: mine, segment_id: 0, acl: vec![] };
+    let publish = Request::ExportPublish { export: mine, segment_id: 0, acl: vec![], memfd_slot: 0 };
     let code = |r: (rsm_proto::Response, Vec<rsm_os::OwnedFd>)| match r.0 {
         rsm_proto::Response::Err { code } => code,
         other => panic!("publish should fail: {other:?}"),
@@ -302,6 +302,14 @@ fn agent_refuses_other_clients_handles_and_bad_memory() {
     );
     assert_eq!(code(raw.call(&publish, &[wrong.as_fd(), wrong_ro.as_fd(), ev.as_fd()])), Error::BadAddr.code() as u16);
     assert_eq!(code(raw.call(&publish, &[ev.as_fd()])), Error::BadArgsErrors.code() as u16);
+    // The "read-only" descriptor of another memfd: read-only importers would see other
+    // memory than the one read-write importers change.
+    let good = rsm_os::memfd::create("good", 4096).unwrap();
+    rsm_os::memfd::seal_size(&good).unwrap();
+    let other = rsm_os::memfd::create("other", 4096).unwrap();
+    rsm_os::memfd::seal_size(&other).unwrap();
+    let other_ro = rsm_os::memfd::reopen_readonly(&other).unwrap();
+    assert_eq!(code(raw.call(&publish, &[good.as_fd(), other_ro.as_fd(), ev.as_fd()])), Error::BadAddr.code() as u16);
     assert_eq!(raw.call(&Request::ExportDestroy { export: mine }, &[]).0, rsm_proto::Response::Ok);
     // The owner's segment is untouched by all of that.
     imp.ok(&format!("put {ih} 100 still-works"));

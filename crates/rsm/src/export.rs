@@ -337,7 +337,11 @@ impl ExportSegment {
         self.check_creator()?;
         validate_acl(acl, self.inner.ctl.is_loopback(), self.inner.ctl.local_node())?;
         let ro = rsm_os::memfd::reopen_readonly(&st.memfd).map_err(|_| Error::InsufficientResources)?;
-        let req = Request::ExportPublish { export: self.inner.export_id, segment_id, acl: acl.to_vec() };
+        // The memfd stays open at this number while published (unpublish moves the segment
+        // onto a new one only after the agent has withdrawn it), so the agent may take a
+        // duplicate from here when it needs one instead of holding it.
+        let memfd_slot = std::os::fd::AsRawFd::as_raw_fd(&st.memfd);
+        let req = Request::ExportPublish { export: self.inner.export_id, segment_id, acl: acl.to_vec(), memfd_slot };
         let fds = [st.memfd.as_fd(), ro.as_fd(), self.inner.counter.fd.as_fd()];
         match self.inner.ctl.node().call(&req, &fds)? {
             (Response::Published { segment_id }, _) => {

@@ -72,9 +72,9 @@ where
     Ok(())
 }
 
-/// Raises the soft limit on open descriptors to the hard limit: the agent holds three per
-/// published segment (the memfd, its read-only reopen, the event counter) and one or two per
-/// import and client, so the usual soft limit of 1024 would stop a node at about 330
+/// Raises the soft limit on open descriptors to the hard limit: the agent holds one per
+/// published segment (three when it must hold the memory itself) and one or two per import
+/// and client, so the usual soft limit of 1024 would stop a node at about 1,000 (or 330)
 /// published segments.
 fn raise_nofile() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

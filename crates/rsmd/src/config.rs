@@ -19,11 +19,16 @@ pub struct Limits {
     /// Most bytes in export segments at once; 0 means the machine's physical memory
     /// (Solaris `max-exported-memory`).
     pub max_exported_bytes: u64,
+    /// Keep every published segment's memory descriptors open in the agent (two per
+    /// segment) even when it could take a duplicate from the exporter (`pidfd_getfd`)
+    /// whenever an importer needs one. Only for exporters that close descriptors behind
+    /// the library's back; it costs the agent two descriptors per published segment.
+    pub hold_segment_memory: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_segments: 65_536, max_exported_bytes: 0 }
+        Limits { max_segments: 65_536, max_exported_bytes: 0, hold_segment_memory: false }
     }
 }
 

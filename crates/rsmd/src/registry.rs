@@ -55,13 +55,55 @@ const ORPHANED: u64 = 0;
 pub struct Client {
     /// Its credentials.
     pub cred: PeerCred,
+    /// A pidfd of the process that connected, taken at its first publish (`SO_PEERPIDFD`);
+    /// `None` until then, or when the kernel has none to give.
+    pidfd: Option<Arc<OwnedFd>>,
+}
+
+/// Where the agent gets a published segment's memory from when an importer (or its own
+/// mapping for remote importers) needs it.
+enum Memory {
+    /// The exporter keeps the memfd open at `slot` while the segment is published: the agent
+    /// takes a duplicate through `pidfd` when it needs one, so a published segment costs it
+    /// no descriptor for its memory. `id` (device, inode) is checked on every take.
+    InExporter { pidfd: Arc<OwnedFd>, slot: i32, id: (u64, u64) },
+    /// The agent holds the descriptors: it may not take them from the exporter (another user
+    /// and no `CAP_SYS_PTRACE`, no `SO_PEERPIDFD`, `limits.hold_segment_memory`), or the
+    /// exporter's slot did not hold the memfd it sent.
+    Held { rw: Arc<OwnedFd>, ro: Arc<OwnedFd> },
+}
+
+impl Memory {
+    /// A descriptor of the memory, read-write or read-only.
+    fn open(&self, writable: bool) -> Result<Arc<OwnedFd>, Code> {
+        match self {
+            Memory::Held { rw, ro } => Ok(if writable { rw.clone() } else { ro.clone() }),
+            Memory::InExporter { pidfd, slot, id } => {
+                let fd = rsm_os::creds::take_fd(&**pidfd, *slot).map_err(|e| match e {
+                    rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOMEM => {
+                        code::INSUFFICIENT_RESOURCES
+                    }
+                    // The exporter has exited (its agent connection not yet seen closing)
+                    // or closed the descriptor: the segment is going away.
+                    _ => code::SEG_NOT_PUBLISHED,
+                })?;
+                if rsm_os::memfd::identity(&fd).ok() != Some(*id) {
+                    tracing::warn!(slot, "the exporter's descriptor no longer holds the segment's memfd");
+                    return Err(code::SEG_NOT_PUBLISHED);
+                }
+                if writable {
+                    return Ok(Arc::new(fd));
+                }
+                rsm_os::memfd::reopen_readonly(&fd).map(Arc::new).map_err(|_| code::INSUFFICIENT_RESOURCES)
+            }
+        }
+    }
 }
 
 struct Publication {
     segment_id: u32,
     acl: Vec<AclEntry>,
-    memfd: Arc<OwnedFd>,
-    memfd_ro: Arc<OwnedFd>,
+    memory: Memory,
     event: Arc<OwnedFd>,
     gen_cell: u32,
     importers: HashSet<u64>,
@@ -189,6 +231,7 @@ pub struct Registry {
     node_id: u32,
     max_segments: u64,
     max_exported_bytes: u64,
+    hold_memory: bool,
     started: Instant,
     gens: GenTable,
     gens_fd: OwnedFd,
@@ -224,6 +267,7 @@ impl Registry {
             node_id: cfg.node_id,
             max_segments: cfg.limits.max_segments,
             max_exported_bytes: cfg.max_exported_bytes(),
+            hold_memory: cfg.limits.hold_segment_memory,
             started: Instant::now(),
             gens,
             gens_fd,
@@ -261,7 +305,20 @@ impl Registry {
 
     /// Registers a client.
     pub fn add_client(&mut self, id: u64, cred: PeerCred) {
-        self.clients.insert(id, Client { cred });
+        self.clients.insert(id, Client { cred, pidfd: None });
+    }
+
+    /// Whether the client still needs a pidfd (see [`Registry::set_client_pidfd`]).
+    pub fn wants_pidfd(&self, id: u64) -> bool {
+        !self.hold_memory && self.clients.get(&id).is_some_and(|c| c.pidfd.is_none())
+    }
+
+    /// Records a pidfd of the client's process, through which the agent may take the
+    /// memory of its published segments when needed instead of holding it.
+    pub fn set_client_pidfd(&mut self, id: u64, pidfd: OwnedFd) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.pidfd = Some(Arc::new(pidfd));
+        }
     }
 
     /// Forgets a client and everything it owned; `died` when it went away without cleaning
@@ -426,6 +483,30 @@ impl Registry {
         Ok(())
     }
 
+    /// Decides where a new publication's memory comes from: the exporter's own descriptor
+    /// when the agent can take it from there (tried once, and it must be the same memfd the
+    /// exporter sent), else the descriptors it sent.
+    fn memory_of(&self, client: u64, rw: OwnedFd, ro: OwnedFd, slot: i32, id: (u64, u64)) -> Memory {
+        let held = || Memory::Held { rw: Arc::new(rw), ro: Arc::new(ro) };
+        let pidfd = match self.clients.get(&client).and_then(|c| c.pidfd.clone()) {
+            Some(p) if !self.hold_memory => p,
+            _ => return held(),
+        };
+        match rsm_os::creds::take_fd(&*pidfd, slot) {
+            Ok(fd) if rsm_os::memfd::identity(&fd).ok() == Some(id) && rsm_os::memfd::reopen_readonly(&fd).is_ok() => {
+                Memory::InExporter { pidfd, slot, id }
+            }
+            Ok(_) => {
+                tracing::debug!(slot, "the exporter's slot is not the memfd it sent: holding it");
+                held()
+            }
+            Err(e) => {
+                tracing::debug!(slot, "cannot take descriptors from the exporter ({e}): holding them");
+                held()
+            }
+        }
+    }
+
     /// `ExportPublish`, with the three descriptors it carries.
     pub fn export_publish(
         &mut self,
@@ -433,6 +514,7 @@ impl Registry {
         export: u64,
         segment_id: u32,
         acl: Vec<AclEntry>,
+        memfd_slot: i32,
         fds: Vec<OwnedFd>,
     ) -> Result<u32, Code> {
         let e = self.owned_export(client, export)?;
@@ -452,6 +534,11 @@ impl Registry {
                 return Err(code::BAD_ADDR);
             }
         }
+        // Both must be the same file: read-only importers see what read-write ones change.
+        let mem_id = rsm_os::memfd::identity(&memfd).map_err(|_| code::BAD_ADDR)?;
+        if rsm_os::memfd::identity(&memfd_ro).ok() != Some(mem_id) {
+            return Err(code::BAD_ADDR);
+        }
         let id = if segment_id == 0 {
             let id = self.next_auto_id.ok_or(code::INSUFFICIENT_RESOURCES)?;
             self.next_auto_id = id.checked_add(1);
@@ -462,13 +549,13 @@ impl Registry {
             }
             segment_id
         };
+        let memory = self.memory_of(client, memfd, memfd_ro, memfd_slot, mem_id);
         let gen_cell = self.alloc_cell().ok_or(code::INSUFFICIENT_RESOURCES)?;
         let e = self.exports.get_mut(&export).ok_or(code::BAD_SEG_HNDL)?;
         e.publication = Some(Publication {
             segment_id: id,
             acl,
-            memfd: Arc::new(memfd),
-            memfd_ro: Arc::new(memfd_ro),
+            memory,
             event: Arc::new(event),
             gen_cell,
             importers: HashSet::new(),
@@ -646,8 +733,8 @@ impl Registry {
         let e = self.exports.get_mut(&export).ok_or(code::SEG_NOT_PUBLISHED)?;
         let size = e.size;
         let p = e.publication.as_mut().ok_or(code::SEG_NOT_PUBLISHED)?;
+        let memfd = p.memory.open(rights & PERM_WRITE != 0)?;
         p.importers.insert(import);
-        let memfd = if rights & PERM_WRITE != 0 { p.memfd.clone() } else { p.memfd_ro.clone() };
         let c = Connected {
             import,
             size,
@@ -845,8 +932,9 @@ impl Registry {
         let map = match &p.map {
             Some(m) => m.clone(),
             None => {
+                let fd = p.memory.open(true)?;
                 let m = Arc::new(
-                    Mapping::map_shared(&*p.memfd, size as usize, Prot::ReadWrite)
+                    Mapping::map_shared(&*fd, size as usize, Prot::ReadWrite)
                         .map_err(|_| code::INSUFFICIENT_RESOURCES)?,
                 );
                 p.map = Some(m.clone());

@@ -238,6 +238,16 @@ fn serve_client(shared: Arc<Shared>, fd: Arc<OwnedFd>, id: u64) {
             break;
         }
         greeted = true;
+        if matches!(req, Request::ExportPublish { .. }) {
+            let mut reg = lock(&shared.registry);
+            if reg.wants_pidfd(id) {
+                // Taken once, at the first publish: only exporters pay a descriptor for it.
+                match rsm_os::creds::peer_pidfd(&*fd) {
+                    Ok(p) => reg.set_client_pidfd(id, p),
+                    Err(e) => tracing::debug!("no pidfd of the peer ({e}): the agent holds its segments' memory"),
+                }
+            }
+        }
         let (resp, out) = handle(&shared, id, req, fds);
         let out_fds: Vec<BorrowedFd<'_>> = out.iter().map(|f| f.as_fd()).collect();
         if let Err(e) = rsm_os::uds::send(&*fd, &rsm_proto::encode(&resp), &out_fds) {
@@ -365,8 +375,8 @@ fn handle_locked(reg: &mut Registry, client: u64, req: Request, fds: Vec<OwnedFd
         Request::ExportCreate { controller, size, flags, mode } => {
             reg.export_create(client, &controller, size, flags, mode).map(|export| Response::ExportCreated { export })
         }
-        Request::ExportPublish { export, segment_id, acl } => reg
-            .export_publish(client, export, segment_id, acl, fds)
+        Request::ExportPublish { export, segment_id, acl, memfd_slot } => reg
+            .export_publish(client, export, segment_id, acl, memfd_slot, fds)
             .map(|segment_id| Response::Published { segment_id }),
         Request::ExportRepublish { export, acl } => reg.export_republish(client, export, acl).map(|()| Response::Ok),
         Request::ExportUnpublish { export } => reg.export_unpublish(client, export).map(|()| Response::Ok),
