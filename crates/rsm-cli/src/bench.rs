@@ -156,11 +156,13 @@ pub(crate) struct BenchArgs {
     /// Do not pin the two sides to CPUs.
     #[arg(long)]
     no_pin: bool,
-    /// A side waiting for a put polls its memory this many times (~10 µs), then yields the
-    /// CPU between polls, so that an agent woken on its CPU (tcp) is not kept waiting for a
-    /// scheduler tick (0: yield at once; a huge number: pure spinning like ucx_perftest).
-    #[arg(long, default_value_t = 512)]
-    spin_polls: u32,
+    /// A side waiting for a put polls its memory this many times, then yields the CPU between
+    /// polls (0: yield at once; a huge number: pure spinning like ucx_perftest). Default: 512
+    /// (~10 µs) on loopback, where nothing else needs the CPU; 2 over a network controller,
+    /// where the agent that must deliver the other side's put may be woken on this CPU (the
+    /// library's own waits do the same).
+    #[arg(long)]
+    spin_polls: Option<u32>,
     /// Other benchmarks (`scale`).
     #[command(subcommand)]
     pub(crate) sub: Option<crate::scale::BenchCmd>,
@@ -289,6 +291,8 @@ struct Record {
     secs: f64,
     /// How network waits were done: `spin` (bounded spin, then block) or `block`.
     wait: &'static str,
+    /// Polls of its own memory before a side waiting for a put ping-pong's put yields.
+    spin_polls: u32,
     node_a: u32,
     node_b: u32,
 }
@@ -302,12 +306,17 @@ struct Cfg {
     batch: Option<usize>,
     iov: usize,
     cpus: Option<(usize, usize)>,
-    /// Polls before a waiting side starts yielding between polls.
-    spin_polls: u32,
+    /// Polls before a waiting side starts yielding between polls (`None`: per controller).
+    spin_polls: Option<u32>,
     wait: Wait,
 }
 
 impl Cfg {
+    /// Polls of its memory before a side waiting for a put over `ctl` starts yielding.
+    fn spin_polls(&self, ctl: &Controller) -> u32 {
+        self.spin_polls.unwrap_or(if ctl.name() == "loopback" { 512 } else { 2 })
+    }
+
     fn warmup(&self) -> usize {
         self.warmup.unwrap_or((self.iters / 10).min(10_000))
     }
@@ -493,7 +502,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         iov: a.iov,
         cpus,
         // With one CPU the other side cannot run while this one spins.
-        spin_polls: if cpus_allowed.len() < 2 { 0 } else { a.spin_polls },
+        spin_polls: if cpus_allowed.len() < 2 { Some(0) } else { a.spin_polls },
         wait: a.wait,
     };
     if a.wait == Wait::Block {
@@ -830,6 +839,7 @@ fn measure(nodes: &Nodes, spec: &Spec, cfg: &Cfg, prog: &mut Progress) -> Result
             Wait::Spin => "spin",
             Wait::Block => "block",
         },
+        spin_polls: cfg.spin_polls(&ca),
         node_a: ca.local_node(),
         node_b: cb.local_node(),
     })
@@ -853,7 +863,7 @@ fn put_pingpong(
     let stop = AtomicBool::new(false);
     let (n, w) = (cfg.iters, cfg.warmup());
     let cpus = cfg.cpus;
-    let ys = cfg.spin_polls;
+    let ys = cfg.spin_polls(ca);
 
     let r = std::thread::scope(|s| -> Result<Samples> {
         let b = s.spawn(|| -> Result<()> {

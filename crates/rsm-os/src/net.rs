@@ -4,7 +4,8 @@
 
 use rustix::fd::AsFd;
 use rustix::io::Errno;
-use rustix::net::RecvFlags;
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 /// What a bounded spin found.
@@ -60,4 +61,15 @@ pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<S
 /// The spin budget from an environment variable in microseconds, else `default_us`.
 pub fn spin_budget(var: &str, default_us: u64) -> Duration {
     Duration::from_micros(std::env::var(var).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default_us))
+}
+
+/// Sends `bufs` on a stream socket with one `sendmsg`, never raising `SIGPIPE`: a C program
+/// using the library keeps the default action, which would kill it on a reset connection
+/// (`writev`, what `Write::write_vectored` uses, has no way to say so). Returns the bytes
+/// sent.
+///
+/// No `MSG_MORE` for pipelined frames: a put in explicit mode must still leave at once (a
+/// peer may be polling for it before the window closes); held back, it waited ~200 ms.
+pub fn send_vectored<Fd: AsFd>(fd: Fd, bufs: &[IoSlice<'_>]) -> Result<usize, Errno> {
+    rustix::net::sendmsg(fd, bufs, &mut SendAncillaryBuffer::default(), SendFlags::NOSIGNAL)
 }

@@ -312,3 +312,32 @@ fn stale_imports_of_a_restarted_exporting_agent_do_not_touch_new_ones() {
     assert_eq!(ex.ok(&format!("read {h} 0 5")), "still");
     assert_eq!(c.status_of(1).remote_importers, 1);
 }
+
+/// A C program keeps the default SIGPIPE action: puts into a connection the dead exporting
+/// agent has reset must fail (at the close), never raise SIGPIPE and kill the importer.
+#[test]
+fn writes_to_a_dead_agent_do_not_raise_sigpipe() {
+    let c = TestCluster::start(2);
+    let seg = ExportSegment::allocate(&c.controller(1, "tcp0"), 65536, ExportFlags::empty()).unwrap();
+    let id = seg.publish(0, &[]).unwrap();
+    let mut p = c.puppet(2);
+    p.ok("sigpipe");
+    let h = p.ok(&format!("connect 1 {id} 600"));
+    p.ok(&format!("barrier {h}"));
+    p.ok(&format!("mode {h} explicit"));
+    p.ok(&format!("open {h}"));
+    p.ok(&format!("put {h} 0 before"));
+    p.ok(&format!("close {h}"));
+    p.ok(&format!("open {h}"));
+    c.kill_node(1);
+    // The first write after the agent died is answered with a reset; the later ones would
+    // raise SIGPIPE.
+    for i in 0..20 {
+        let r = p.cmd(&format!("put {h} {} after", i * 8));
+        assert!(r == "ok" || r.starts_with("err "), "put {i}: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(p.err(&format!("close {h}")), "RSMERR_CONN_ABORTED");
+    assert_eq!(p.ok("ping"), "pong");
+    drop(seg);
+}

@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::node::lock;
 use rsm_proto::data::{self, Header, Op};
-use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +91,8 @@ fn write_all(s: &mut TcpStream, buf: &[u8], revoked: &dyn Fn() -> bool) -> std::
     write_all_vectored(s, &mut [IoSlice::new(buf)], revoked)
 }
 
-/// Writes every byte of `bufs` (a frame header and its payload, say: no copy into one buffer).
+/// Writes every byte of `bufs` (a frame header and its payload, say: no copy into one buffer),
+/// without `SIGPIPE` on a reset connection.
 fn write_all_vectored(
     s: &mut TcpStream,
     mut bufs: &mut [IoSlice<'_>],
@@ -100,13 +101,13 @@ fn write_all_vectored(
     IoSlice::advance_slices(&mut bufs, 0);
     let mut last = Instant::now();
     while !bufs.is_empty() {
-        match s.write_vectored(bufs) {
+        match rsm_os::net::send_vectored(&*s, bufs) {
             Ok(0) => return Err(io_fail(revoked)),
             Ok(n) => {
                 IoSlice::advance_slices(&mut bufs, n);
                 last = Instant::now();
             }
-            Err(e) if is_wait(&e) => idle(last, revoked)?,
+            Err(e) if is_wait(&std::io::Error::from(e)) => idle(last, revoked)?,
             Err(_) => return Err(io_fail(revoked)),
         }
     }

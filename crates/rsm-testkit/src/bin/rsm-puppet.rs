@@ -200,6 +200,13 @@ impl State {
                 let r = unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) };
                 if r == 0 { Ok(String::new()) } else { Err(std::io::Error::last_os_error().to_string()) }
             }
+            "sigpipe" => {
+                // The default SIGPIPE action, as in a C program (the Rust runtime ignores it):
+                // a library write to a broken connection that raised it would kill us.
+                // SAFETY: restoring the default disposition of one signal.
+                let r = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+                if r == libc::SIG_ERR { Err(std::io::Error::last_os_error().to_string()) } else { Ok(String::new()) }
+            }
             "segrange" => {
                 let (base, len) = rsm::segmentid_range(it.next().unwrap_or("")).map_err(e)?;
                 Ok(format!("{base:#x} {len}"))
