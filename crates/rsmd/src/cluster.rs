@@ -356,6 +356,12 @@ impl Cluster {
                     std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
                 }
                 if lock(&link.last_heard).elapsed() > dead {
+                    // An answer waiting in the socket means the peer is alive and this agent's
+                    // receiving thread has not run (a starved machine): not a dead path.
+                    if answer_waiting(&link) {
+                        tracing::debug!(controller = %link.controller, node = link.node, "late reading the peer's answers");
+                        continue;
+                    }
                     tracing::debug!(controller = %link.controller, node = link.node, "no answer for {dead:?}");
                     break;
                 }
@@ -781,4 +787,15 @@ fn serve_frames(
             _ => return Err(std::io::Error::other("unexpected frame")),
         }
     }
+}
+
+/// Whether bytes from the peer wait unread on the link's socket.
+fn answer_waiting(link: &Link) -> bool {
+    let w = lock(&link.writer);
+    let Some(s) = w.as_ref() else { return false };
+    let mut b = [0u8; 1];
+    matches!(
+        rustix::net::recv(s, &mut b, rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT),
+        Ok((n, _)) if n > 0
+    )
 }
