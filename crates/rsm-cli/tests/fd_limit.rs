@@ -65,7 +65,7 @@ fn agent_out_of_descriptors_refuses_the_request_and_keeps_the_client() {
     let page = rustix::param::page_size();
     let mut segs = Vec::new();
     let refused = loop {
-        assert!(segs.len() < 64, "64 descriptors cannot hold {} publications (3 each)", segs.len());
+        assert!(segs.len() < 64, "64 descriptors cannot hold {} publications (1 each at least)", segs.len());
         let s = ExportSegment::allocate(&ctl, page, ExportFlags::empty()).expect("create");
         s.write_at(0, &(segs.len() as u64).to_ne_bytes()).expect("write");
         match s.publish(0, &[]) {

@@ -60,6 +60,12 @@ pub struct Client {
     pidfd: Option<Arc<OwnedFd>>,
 }
 
+/// Logs that the agent is at its descriptor limit; the code to refuse the request with.
+fn out_of_descriptors() -> Code {
+    tracing::warn!("out of descriptors (RLIMIT_NOFILE): refusing a publication with INSUFFICIENT_RESOURCES");
+    code::INSUFFICIENT_RESOURCES
+}
+
 /// Where the agent gets a published segment's memory from when an importer (or its own
 /// mapping for remote importers) needs it.
 enum Memory {
@@ -486,23 +492,35 @@ impl Registry {
     /// Decides where a new publication's memory comes from: the exporter's own descriptor
     /// when the agent can take it from there (tried once, and it must be the same memfd the
     /// exporter sent), else the descriptors it sent.
-    fn memory_of(&self, client: u64, rw: OwnedFd, ro: OwnedFd, slot: i32, id: (u64, u64)) -> Memory {
-        let held = || Memory::Held { rw: Arc::new(rw), ro: Arc::new(ro) };
+    fn memory_of(&self, client: u64, rw: OwnedFd, ro: OwnedFd, slot: i32, id: (u64, u64)) -> Result<Memory, Code> {
+        use rustix::io::Errno;
+        let held = |rw, ro| Ok(Memory::Held { rw: Arc::new(rw), ro: Arc::new(ro) });
         let pidfd = match self.clients.get(&client).and_then(|c| c.pidfd.clone()) {
             Some(p) if !self.hold_memory => p,
-            _ => return held(),
+            _ => return held(rw, ro),
         };
-        match rsm_os::creds::take_fd(&*pidfd, slot) {
-            Ok(fd) if rsm_os::memfd::identity(&fd).ok() == Some(id) && rsm_os::memfd::reopen_readonly(&fd).is_ok() => {
-                Memory::InExporter { pidfd, slot, id }
-            }
-            Ok(_) => {
-                tracing::debug!(slot, "the exporter's slot is not the memfd it sent: holding it");
-                held()
-            }
+        // At most one descriptor more than the request brought at any time: an agent at its
+        // limit refuses the publication instead of holding three descriptors for it.
+        let same = match rsm_os::creds::take_fd(&*pidfd, slot) {
+            Ok(fd) => rsm_os::memfd::identity(&fd).ok() == Some(id),
+            Err(Errno::MFILE | Errno::NFILE) => return Err(out_of_descriptors()),
             Err(e) => {
                 tracing::debug!(slot, "cannot take descriptors from the exporter ({e}): holding them");
-                held()
+                return held(rw, ro);
+            }
+        };
+        if !same {
+            tracing::debug!(slot, "the exporter's slot is not the memfd it sent: holding it");
+            return held(rw, ro);
+        }
+        // Read-only importers get a reopen made when they connect: the agent must be allowed
+        // to make one (the memfd is mode 0600).
+        match rsm_os::memfd::reopen_readonly(&rw) {
+            Ok(_) => Ok(Memory::InExporter { pidfd, slot, id }),
+            Err(Errno::MFILE | Errno::NFILE) => Err(out_of_descriptors()),
+            Err(e) => {
+                tracing::debug!("cannot reopen the exporter's memfd read-only ({e}): holding its descriptors");
+                held(rw, ro)
             }
         }
     }
@@ -549,7 +567,7 @@ impl Registry {
             }
             segment_id
         };
-        let memory = self.memory_of(client, memfd, memfd_ro, memfd_slot, mem_id);
+        let memory = self.memory_of(client, memfd, memfd_ro, memfd_slot, mem_id)?;
         let gen_cell = self.alloc_cell().ok_or(code::INSUFFICIENT_RESOURCES)?;
         let e = self.exports.get_mut(&export).ok_or(code::BAD_SEG_HNDL)?;
         e.publication = Some(Publication {
