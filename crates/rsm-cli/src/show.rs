@@ -134,10 +134,11 @@ pub(crate) fn stats(socket: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(&st)?);
         return Ok(());
     }
-    let rows: [(&str, u64); 11] = [
+    let rows: [(&str, u64); 12] = [
         ("clients", st.clients),
         ("exports", st.exports),
         ("published", st.published),
+        ("memory held by the agent", st.memory_held),
         ("imports", st.imports),
         ("exported bytes", st.exported_bytes),
         ("connects", st.connects),

@@ -107,6 +107,9 @@ pub struct AgentStatus {
     pub exports: u64,
     /// Of which published.
     pub published: u64,
+    /// Of those, the ones whose memory descriptors the agent holds itself (three descriptors
+    /// each instead of one): see `limits.hold_segment_memory`.
+    pub memory_held: u64,
     /// Import connections of local processes.
     pub imports: u64,
     /// Importers on other nodes of local segments.

@@ -154,7 +154,8 @@ fn the_agent_takes_segment_memory_from_the_exporter() {
     let h = connect(&mut p, *id6, "600");
     assert_eq!(p.ok(&format!("get {h} 100 9")), "segment-6");
     p.ok(&format!("disconnect {h}"));
-    assert!(agent.status().published >= N as u64, "{:?}", agent.status());
+    let st = agent.status();
+    assert_eq!((st.published, st.memory_held), (N as u64, 0), "{st:?}");
 
     // Destroying everything gives every descriptor back (the duplicates taken for the
     // importers were not kept).
@@ -175,6 +176,8 @@ fn with_hold_segment_memory_the_agent_keeps_it() {
     let segs = publish_many(&agent);
     let grew = agent.open_fds() - before;
     assert!(grew >= 3 * N, "the agent holds only {grew} more descriptors for {N} published segments");
+    let st = agent.status();
+    assert_eq!((st.published, st.memory_held), (N as u64, N as u64), "{st:?}");
 
     // Whatever the exporter does with its descriptors, importers still get the memory.
     let mut p = agent.puppet();

@@ -1080,6 +1080,11 @@ impl Registry {
             clients: self.clients.len() as u64,
             exports: self.exports.len() as u64,
             published: self.published.len() as u64,
+            memory_held: self
+                .exports
+                .values()
+                .filter(|e| e.publication.as_ref().is_some_and(|p| matches!(p.memory, Memory::Held { .. })))
+                .count() as u64,
             imports: self.imports.len() as u64,
             remote_importers: self.remote_in.len() as u64,
             exported_bytes: self.exported_bytes,
