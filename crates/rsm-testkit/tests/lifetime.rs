@@ -350,9 +350,14 @@ fn agent_death_is_reported_not_hung() {
     let socket = agent.socket().to_path_buf();
     agent.kill();
     // Control operations fail promptly with CONN_ABORTED; no new controller can be had.
+    // Unpublish succeeds: the dead agent withdrew the segment, and the memory still moves
+    // onto fresh backing, cutting off anything that maps it.
     let t = Instant::now();
-    assert_eq!(seg.unpublish().unwrap_err(), Error::ConnAborted);
     assert_eq!(seg.signal_post(rsm::PostFlags::empty()).unwrap_err(), Error::ConnAborted);
+    assert_eq!(seg.republish(&[]).unwrap_err(), Error::ConnAborted);
+    seg.unpublish().unwrap();
+    assert_eq!(seg.unpublish().unwrap_err(), Error::SegNotPublished);
+    assert_eq!(seg.publish(0, &[]).unwrap_err(), Error::ConnAborted);
     assert_eq!(ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap_err(), Error::ConnAborted);
     assert_eq!(rsm::topology_at(&socket).unwrap_err(), Error::ConnAborted);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());

@@ -54,6 +54,8 @@ struct ExportState {
 pub(crate) struct ExportInner {
     ctl: Controller,
     export_id: u64,
+    /// The agent incarnation that knows `export_id` (see `Node::call_in`).
+    epoch: u64,
     creator_pid: u32,
     size: usize,
     flags: ExportFlags,
@@ -195,8 +197,8 @@ impl ExportSegment {
         let mode = 0o777 & !rsm_os::creds::umask();
         let req =
             Request::ExportCreate { controller: ctl.name().to_string(), size: size as u64, flags: flags.bits(), mode };
-        let export_id = match ctl.node().call(&req, &[]) {
-            Ok((Response::ExportCreated { export }, _)) => export,
+        let (export_id, epoch) = match ctl.node().call_new(&req, &[]) {
+            Ok((Response::ExportCreated { export }, _, inc)) => (export, inc.epoch),
             Ok(_) => Err(Error::InternalError)?,
             Err(e) => {
                 if !allocated {
@@ -212,6 +214,7 @@ impl ExportSegment {
             inner: Arc::new(ExportInner {
                 ctl: ctl.clone(),
                 export_id,
+                epoch,
                 creator_pid: std::process::id(),
                 size,
                 flags,
@@ -343,7 +346,7 @@ impl ExportSegment {
         let memfd_slot = std::os::fd::AsRawFd::as_raw_fd(&st.memfd);
         let req = Request::ExportPublish { export: self.inner.export_id, segment_id, acl: acl.to_vec(), memfd_slot };
         let fds = [st.memfd.as_fd(), ro.as_fd(), self.inner.counter.fd.as_fd()];
-        match self.inner.ctl.node().call(&req, &fds)? {
+        match self.inner.ctl.node().call_in(self.inner.epoch, &req, &fds)? {
             (Response::Published { segment_id }, _) => {
                 st.published = Some(segment_id);
                 tracing::trace!(export_id = self.inner.export_id, segment_id, "published");
@@ -371,16 +374,19 @@ impl ExportSegment {
         }
         self.check_creator()?;
         validate_acl(acl, self.inner.ctl.is_loopback(), self.inner.ctl.local_node())?;
-        self.inner
-            .ctl
-            .node()
-            .call(&Request::ExportRepublish { export: self.inner.export_id, acl: acl.to_vec() }, &[])?;
+        self.inner.ctl.node().call_in(
+            self.inner.epoch,
+            &Request::ExportRepublish { export: self.inner.export_id, acl: acl.to_vec() },
+            &[],
+        )?;
         Ok(())
     }
 
     /// Withdraws the segment id and cuts off every importer: their next barrier close or
     /// implicit access reports [`Error::ConnAborted`], and stale mappings no longer reach
-    /// this memory (the segment moves onto fresh backing before this returns).
+    /// this memory (the segment moves onto fresh backing before this returns). When the
+    /// agent that published it is gone (it withdrew everything of this process), this still
+    /// succeeds and still cuts off the mappings.
     ///
     /// # Errors
     ///
@@ -395,7 +401,17 @@ impl ExportSegment {
             return Err(Error::SegNotPublished);
         }
         self.check_creator()?;
-        self.inner.ctl.node().call(&Request::ExportUnpublish { export: self.inner.export_id }, &[])?;
+        match self.inner.ctl.node().call_in(
+            self.inner.epoch,
+            &Request::ExportUnpublish { export: self.inner.export_id },
+            &[],
+        ) {
+            // The agent that published the segment is gone (it withdrew everything of this
+            // process when the connection ended): it is not published anywhere now, and what
+            // is left is cutting off importers that still map the memory.
+            Ok(_) | Err(Error::ConnAborted) => {}
+            Err(e) => return Err(e),
+        }
         st.published = None;
         self.move_to_fresh_backing(&mut st)?;
         tracing::trace!(export_id = self.inner.export_id, "unpublished");
@@ -508,7 +524,11 @@ impl ExportSegment {
     fn destroy_locked(&self, st: &mut ExportState) -> Result<()> {
         // The agent revokes first, so a barrier that closes successfully afterwards cannot
         // exist; then the memory leaves the shared backing.
-        let r = self.inner.ctl.node().call(&Request::ExportDestroy { export: self.inner.export_id }, &[]);
+        let r = self.inner.ctl.node().call_in(
+            self.inner.epoch,
+            &Request::ExportDestroy { export: self.inner.export_id },
+            &[],
+        );
         st.destroyed = true;
         st.published = None;
         if !st.allocated {
@@ -553,7 +573,7 @@ impl ExportSegment {
             export: self.inner.export_id,
             no_accumulate: flags.contains(PostFlags::NO_ACCUMULATE),
         };
-        self.inner.ctl.node().call(&req, &[])?;
+        self.inner.ctl.node().call_in(self.inner.epoch, &req, &[])?;
         Ok(())
     }
 
@@ -597,7 +617,7 @@ impl Drop for ExportInner {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if !st.destroyed && std::process::id() == self.creator_pid {
-            let _ = self.ctl.node().call(&Request::ExportDestroy { export: self.export_id }, &[]);
+            let _ = self.ctl.node().call_in(self.epoch, &Request::ExportDestroy { export: self.export_id }, &[]);
             if !st.allocated {
                 if let Some(p) = NonNull::new(st.region.as_ptr()) {
                     // SAFETY: as in destroy_locked.

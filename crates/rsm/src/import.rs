@@ -114,6 +114,10 @@ pub(crate) struct ImportInner {
     rights: u32,
     gen_cell: u32,
     generation: u32,
+    /// The agent incarnation that made the connection (see `Node::call_in`).
+    epoch: u64,
+    /// That agent's generation table, where `gen_cell` is.
+    gens: Arc<rsm_os::gentable::GenTable>,
     transport: Transport,
     pub(crate) counter: Counter,
     owner_pid: u32,
@@ -175,7 +179,7 @@ impl ImportSegment {
         }
         let counter = Counter::new()?;
         let req = Request::ImportConnect { controller: ctl.name().to_string(), node, segment_id, perm };
-        let (resp, fds) = ctl.node().call(&req, &[counter.fd.as_fd()])?;
+        let (resp, fds, inc) = ctl.node().call_new(&req, &[counter.fd.as_fd()])?;
         let Response::Connected { import, size, rights, gen_cell, generation, remote } = resp else {
             return Err(Error::InternalError);
         };
@@ -188,12 +192,12 @@ impl ImportSegment {
                 Transport::Local { memfd, export_event }
             }
             Some(ra) => {
-                let node_handle = ctl.node().clone();
-                let revoked = move || node_handle.generation(gen_cell) != Some(generation);
+                let gens = inc.gens.clone();
+                let revoked = move || gens.load(gen_cell) != Some(generation);
                 match RemoteConn::open(ra.addr, ra.import_ref, ra.ticket, &revoked) {
                     Ok(c) => Transport::Remote(c),
                     Err(e) => {
-                        let _ = ctl.node().call(&Request::ImportDisconnect { import }, &[]);
+                        let _ = ctl.node().call_in(inc.epoch, &Request::ImportDisconnect { import }, &[]);
                         return Err(if e == Error::ConnAborted { Error::SegNotPublished } else { e });
                     }
                 }
@@ -210,6 +214,8 @@ impl ImportSegment {
                 rights,
                 gen_cell,
                 generation,
+                epoch: inc.epoch,
+                gens: inc.gens,
                 transport,
                 counter,
                 owner_pid: std::process::id(),
@@ -248,7 +254,7 @@ impl ImportSegment {
     /// Whether the exporter revoked this connection (unpublish, destroy, exit).
     #[inline]
     pub fn is_revoked(&self) -> bool {
-        self.inner.ctl.node().generation(self.inner.gen_cell) != Some(self.inner.generation)
+        self.inner.gens.load(self.inner.gen_cell) != Some(self.inner.generation)
     }
 
     /// Breaks the connection. An implicit mapping is undone; an explicit one must be unmapped
@@ -274,7 +280,11 @@ impl ImportSegment {
         st.disconnected = true;
         st.map = None;
         drop(st);
-        match self.inner.ctl.node().call(&Request::ImportDisconnect { import: self.inner.import_id }, &[]) {
+        match self.inner.ctl.node().call_in(
+            self.inner.epoch,
+            &Request::ImportDisconnect { import: self.inner.import_id },
+            &[],
+        ) {
             Ok(_) | Err(Error::ConnAborted) => {}
             Err(e) => tracing::debug!("disconnect: {e}"),
         }
@@ -852,10 +862,11 @@ impl ImportSegment {
             Transport::Local { .. } if no_acc => {
                 // The agent is the one poster that checks before adding, which makes the check
                 // and the add one step.
-                self.inner
-                    .ctl
-                    .node()
-                    .call(&Request::ImportPost { import: self.inner.import_id, no_accumulate: true }, &[])?;
+                self.inner.ctl.node().call_in(
+                    self.inner.epoch,
+                    &Request::ImportPost { import: self.inner.import_id, no_accumulate: true },
+                    &[],
+                )?;
                 Ok(())
             }
             Transport::Local { export_event, .. } => {
@@ -909,7 +920,7 @@ impl Drop for ImportInner {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if !st.disconnected && std::process::id() == self.owner_pid {
-            let _ = self.ctl.node().call(&Request::ImportDisconnect { import: self.import_id }, &[]);
+            let _ = self.ctl.node().call_in(self.epoch, &Request::ImportDisconnect { import: self.import_id }, &[]);
         }
     }
 }

@@ -24,12 +24,29 @@ struct Conn {
     fd: OwnedFd,
 }
 
+/// The connection and what belongs to the agent incarnation behind it.
+struct State {
+    conn: Option<Conn>,
+    /// Bumped each time the connection is made anew after it was lost: the agent may have
+    /// restarted and forgotten every object of this process, and numbers new ones from 1
+    /// again, so a handle made before must not reach it (it could name another object).
+    epoch: u64,
+    /// That agent's generation table.
+    gens: Arc<GenTable>,
+}
+
+/// What an object-creating request was answered by: the agent incarnation its handle belongs
+/// to (see [`Node::call_in`]) and that agent's generation table.
+pub(crate) struct Incarnation {
+    pub(crate) epoch: u64,
+    pub(crate) gens: Arc<GenTable>,
+}
+
 /// One node agent as seen from this process.
 pub(crate) struct Node {
     socket: PathBuf,
     node_id: u32,
-    conn: Mutex<Option<Conn>>,
-    gens: GenTable,
+    state: Mutex<State>,
 }
 
 impl std::fmt::Debug for Node {
@@ -80,12 +97,11 @@ impl Node {
             }
             Error::CtlrNotPresent
         })?;
-        let gens = GenTable::open(&gfd).map_err(|_| Error::InsufficientResources)?;
+        let gens = Arc::new(GenTable::open(&gfd).map_err(|_| Error::InsufficientResources)?);
         let n = Arc::new(Node {
             socket: socket.to_path_buf(),
             node_id,
-            conn: Mutex::new(Some(Conn { pid: std::process::id(), fd })),
-            gens,
+            state: Mutex::new(State { conn: Some(Conn { pid: std::process::id(), fd }), epoch: 0, gens }),
         });
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(socket.to_path_buf(), Arc::downgrade(&n));
@@ -100,31 +116,70 @@ impl Node {
         &self.socket
     }
 
-    /// Current value of a generation cell (`u32::MAX` never matches a snapshot taken from a
-    /// valid cell of a live agent... but an out-of-range cell reads as revoked).
-    #[inline]
-    pub(crate) fn generation(&self, cell: u32) -> Option<u32> {
-        self.gens.load(cell)
-    }
-
     /// Sends one request and waits for its answer. Calls from a forked child use a connection
     /// of their own, so the agent sees the child's credentials.
     pub(crate) fn call(&self, req: &Request, fds: &[BorrowedFd<'_>]) -> Result<(Response, Vec<OwnedFd>)> {
+        self.exchange(None, req, fds).map(|(r, f, _)| (r, f))
+    }
+
+    /// As [`Node::call`], for a request that creates an object: also says which agent
+    /// incarnation the object belongs to.
+    pub(crate) fn call_new(
+        &self,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Vec<OwnedFd>, Incarnation)> {
+        self.exchange(None, req, fds)
+    }
+
+    /// As [`Node::call`], for a request about an object made under agent incarnation
+    /// `epoch`: when the connection has been made anew since (the agent that knew the object
+    /// is gone), fails with [`Error::ConnAborted`] without sending anything.
+    pub(crate) fn call_in(
+        &self,
+        epoch: u64,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Vec<OwnedFd>)> {
+        self.exchange(Some(epoch), req, fds).map(|(r, f, _)| (r, f))
+    }
+
+    fn exchange(
+        &self,
+        epoch: Option<u64>,
+        req: &Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(Response, Vec<OwnedFd>, Incarnation)> {
         let frame = rsm_proto::encode(req);
-        let mut guard = lock(&self.conn);
+        let mut st = lock(&self.state);
         let pid = std::process::id();
-        if guard.as_ref().is_none_or(|c| c.pid != pid) {
-            // A forked child (or a connection lost earlier): connect anew.
-            let (fd, node, _g) = hello(&self.socket).map_err(|msg| {
+        if st.conn.as_ref().is_none_or(|c| c.pid != pid) {
+            // A forked child (same agent: its objects stay valid, and the agent refuses the
+            // parent's to it) or a connection lost earlier (maybe another agent now).
+            let lost = st.conn.is_none();
+            if lost && epoch.is_some() {
+                // Whatever agent answers now does not know the handle's object (an agent
+                // forgets everything of a client whose connection closes).
+                return Err(Error::ConnAborted);
+            }
+            let (fd, node, g) = hello(&self.socket).map_err(|msg| {
                 tracing::warn!("{msg}");
                 Error::ConnAborted
             })?;
             if node != self.node_id {
                 return Err(Error::ConnAborted);
             }
-            *guard = Some(Conn { pid, fd });
+            if lost {
+                st.gens = Arc::new(GenTable::open(&g).map_err(|_| Error::InsufficientResources)?);
+                st.epoch += 1;
+            }
+            st.conn = Some(Conn { pid, fd });
         }
-        let conn = guard.as_ref().ok_or(Error::ConnAborted)?;
+        if epoch.is_some_and(|e| e != st.epoch) {
+            return Err(Error::ConnAborted);
+        }
+        let inc = Incarnation { epoch: st.epoch, gens: st.gens.clone() };
+        let conn = st.conn.as_ref().ok_or(Error::ConnAborted)?;
         let mut buf = Vec::new();
         let res = (|| -> std::result::Result<(Response, Vec<OwnedFd>), Errno> {
             rsm_os::uds::send(&conn.fd, &frame, fds)?;
@@ -134,7 +189,7 @@ impl Node {
         })();
         match res {
             Ok((Response::Err { code }, _)) => Err(Error::from_wire(code)),
-            Ok(r) => Ok(r),
+            Ok((r, f)) => Ok((r, f, inc)),
             // The answer came whole but this process is out of descriptors, so the ones it
             // carried were lost. The connection is fine: keep it (dropping it would make the
             // agent revoke everything this process has). A connect that was granted is given
@@ -148,7 +203,7 @@ impl Node {
                         rsm_os::uds::recv(&conn.fd, &mut ans).map(|_| ())
                     });
                     if gone.is_err() {
-                        *guard = None;
+                        st.conn = None;
                     }
                 }
                 tracing::warn!(socket = %self.socket.display(), "out of descriptors: an answer's descriptors were lost");
@@ -156,7 +211,7 @@ impl Node {
             }
             Err(e) => {
                 tracing::warn!(socket = %self.socket.display(), "lost the connection to rsmd: {e}");
-                *guard = None;
+                st.conn = None;
                 Err(Error::ConnAborted)
             }
         }
