@@ -636,19 +636,20 @@ impl Exporter {
 
     /// Destroys its newest `k` segments.
     fn withdraw(&mut self, k: usize) -> Result<()> {
-        writeln!(self.to, "withdraw {k}")?;
-        match self.line()?.as_str() {
-            "done" => Ok(()),
-            l => bail!("exporter process: withdraw: {l}"),
-        }
+        self.command(&format!("withdraw {k}"))
     }
 
     /// Destroys all its segments.
     fn destroy(&mut self) -> Result<()> {
-        writeln!(self.to, "destroy")?;
+        self.command("destroy")
+    }
+
+    /// Sends a command answered by `done` alone.
+    fn command(&mut self, cmd: &str) -> Result<()> {
+        writeln!(self.to, "{cmd}")?;
         match self.line()?.as_str() {
             "done" => Ok(()),
-            l => bail!("exporter process: destroy: {l}"),
+            l => bail!("exporter process: {cmd}: {l}"),
         }
     }
 }

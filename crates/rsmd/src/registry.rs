@@ -79,24 +79,32 @@ enum Memory {
     Held { rw: Arc<OwnedFd>, ro: Arc<OwnedFd> },
 }
 
+/// A duplicate of descriptor `slot` of the process behind `pidfd` if it is the file `id`
+/// (device, inode); `None` if it is another file.
+fn take_same(pidfd: &OwnedFd, slot: i32, id: (u64, u64)) -> Result<Option<OwnedFd>, rustix::io::Errno> {
+    let fd = rsm_os::creds::take_fd(pidfd, slot)?;
+    Ok((rsm_os::memfd::identity(&fd).ok() == Some(id)).then_some(fd))
+}
+
 impl Memory {
     /// A descriptor of the memory, read-write or read-only.
     fn open(&self, writable: bool) -> Result<Arc<OwnedFd>, Code> {
         match self {
             Memory::Held { rw, ro } => Ok(if writable { rw.clone() } else { ro.clone() }),
             Memory::InExporter { pidfd, slot, id } => {
-                let fd = rsm_os::creds::take_fd(&**pidfd, *slot).map_err(|e| match e {
-                    rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOMEM => {
-                        code::INSUFFICIENT_RESOURCES
-                    }
-                    // The exporter has exited (its agent connection not yet seen closing)
-                    // or closed the descriptor: the segment is going away.
-                    _ => code::SEG_NOT_PUBLISHED,
-                })?;
-                if rsm_os::memfd::identity(&fd).ok() != Some(*id) {
-                    tracing::warn!(slot, "the exporter's descriptor no longer holds the segment's memfd");
-                    return Err(code::SEG_NOT_PUBLISHED);
-                }
+                let fd = take_same(pidfd, *slot, *id)
+                    .map_err(|e| match e {
+                        rustix::io::Errno::MFILE | rustix::io::Errno::NFILE | rustix::io::Errno::NOMEM => {
+                            code::INSUFFICIENT_RESOURCES
+                        }
+                        // The exporter has exited (its agent connection not yet seen closing)
+                        // or closed the descriptor: the segment is going away.
+                        _ => code::SEG_NOT_PUBLISHED,
+                    })?
+                    .ok_or_else(|| {
+                        tracing::warn!(slot, "the exporter's descriptor no longer holds the segment's memfd");
+                        code::SEG_NOT_PUBLISHED
+                    })?;
                 if writable {
                     return Ok(Arc::new(fd));
                 }
@@ -501,17 +509,17 @@ impl Registry {
         };
         // At most one descriptor more than the request brought at any time: an agent at its
         // limit refuses the publication instead of holding three descriptors for it.
-        let same = match rsm_os::creds::take_fd(&*pidfd, slot) {
-            Ok(fd) => rsm_os::memfd::identity(&fd).ok() == Some(id),
+        match take_same(&pidfd, slot, id) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::debug!(slot, "the exporter's slot is not the memfd it sent: holding it");
+                return held(rw, ro);
+            }
             Err(Errno::MFILE | Errno::NFILE) => return Err(out_of_descriptors()),
             Err(e) => {
                 tracing::debug!(slot, "cannot take descriptors from the exporter ({e}): holding them");
                 return held(rw, ro);
             }
-        };
-        if !same {
-            tracing::debug!(slot, "the exporter's slot is not the memfd it sent: holding it");
-            return held(rw, ro);
         }
         // Read-only importers get a reopen made when they connect: the agent must be allowed
         // to make one (the memfd is mode 0600).
