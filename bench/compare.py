@@ -102,6 +102,9 @@ def load_rsm(files):
             m[field] = statistics.median(r[field] for r in rs)
         m["iterations"] = sum(r["iterations"] for r in rs)
         m["runs"] = len(rs)
+        # Each run's figures, so that the spread behind a median stays visible.
+        m["run_median_ns"] = [r["median_ns"] for r in rs]
+        m["run_gbps"] = [r["gbps"] for r in rs]
         merged[key] = m
     return merged
 
@@ -219,6 +222,7 @@ def main():
     print()
     print(f"targets: {n_pass} pass, {n_fail} fail, {len(targets) - n_pass - n_fail} not compared; "
           f"rsm: median of {runs} run(s); peers: {peers_doc.get('runs', '?')} run(s) per test, "
+          f"{'interleaved with rsm in ' + str(peers_doc['rounds']) + ' rounds, ' if peers_doc.get('rounds') else ''}"
           f"UCX {peers_doc.get('ucx_version', '?')}, {'pinned' if peers_doc.get('pinned') else 'unpinned'}; "
           f"{'same run' if a.same_run else 'peers from an EARLIER run'}; "
           f"load average before {a.load_before or '?'}, after {a.load_after or '?'}")

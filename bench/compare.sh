@@ -6,6 +6,10 @@
 #   --quick           peers.sh --quick and rsmctl bench --quick (about 40 s instead of ~2.5 min)
 #   --runs N          peers.sh runs per test (default: its own, 3; 1 with --quick)
 #   --rsm-runs N      rsmctl bench runs (default 1); the median over runs is compared
+#   --rounds N        N rounds, each one run of peers.sh (--runs 1) followed by one of rsm
+#                     (overrides --runs and --rsm-runs); medians over rounds on both sides.
+#                     Interleaving keeps a drift of the machine (the host moving the vCPUs)
+#                     from landing on one side only
 #   --peers-json F    use an earlier peers.sh --json result instead of running peers.sh
 #                     (then the numbers are NOT from the same run: only for quick iteration)
 #   --no-pin          pass --no-pin to both sides
@@ -27,12 +31,13 @@ root=$(cd "$here/.." && pwd)
 peers_sh=${RSM_PEERS_SH:-$root/../shared/bench/peers.sh}
 rsmctl=${RSMCTL:-$root/target/release/rsmctl}
 
-quick=0 runs='' rsm_runs=1 peers_json='' no_pin=0 build=1 strict=0 block=1 out='' bench_args=()
+quick=0 runs='' rsm_runs=1 rounds=0 peers_json='' no_pin=0 build=1 strict=0 block=1 out='' bench_args=()
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
     --runs) runs=${2:?--runs needs a number}; shift ;;
     --rsm-runs) rsm_runs=${2:?--rsm-runs needs a number}; shift ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --peers-json) peers_json=${2:?--peers-json needs a file}; shift ;;
     --no-pin) no_pin=1 ;;
     --no-build) build=0 ;;
@@ -46,6 +51,11 @@ while [ $# -gt 0 ]; do
     shift
 done
 case $rsm_runs in '' | *[!0-9]* | 0) echo "compare.sh: --rsm-runs needs a positive number" >&2; exit 2 ;; esac
+case $rounds in '' | *[!0-9]*) echo "compare.sh: --rounds needs a positive number" >&2; exit 2 ;; esac
+if [ "$rounds" -gt 0 ]; then
+    [ -z "$peers_json" ] || { echo "compare.sh: --rounds measures the peers itself; drop --peers-json" >&2; exit 2; }
+    runs=1 rsm_runs=$rounds
+fi
 
 say() { echo "compare.sh: $*" >&2; }
 
@@ -80,23 +90,29 @@ fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- peers and limits --------------------------------------------------------
-if [ -n "$peers_json" ]; then
-    say "using $peers_json (not measured in this run)"
-    cp "$peers_json" "$work/peers.json" || exit 1
-else
-    [ -f "$peers_sh" ] || { say "peers.sh not found at $peers_sh (set RSM_PEERS_SH)"; exit 1; }
-    popts=(--json "$work/peers.json")
+# run_peers OUT.json: one peers.sh run (its --runs runs per test) into OUT.json
+run_peers() {
+    [ -f "$peers_sh" ] || { say "peers.sh not found at $peers_sh (set RSM_PEERS_SH)"; return 1; }
+    local popts=(--json "$1")
     [ "$quick" = 1 ] && popts+=(--quick)
     [ -n "$runs" ] && popts+=(--runs "$runs")
     [ "$no_pin" = 1 ] && popts+=(--no-pin)
     say "running $peers_sh ${popts[*]}"
-    run_fg bash "$peers_sh" "${popts[@]}" >"$work/peers.txt"
-    rc=$?
-    if [ ! -s "$work/peers.json" ]; then
+    run_fg bash "$peers_sh" "${popts[@]}" >>"$work/peers.txt"
+    local rc=$?
+    if [ ! -s "$1" ]; then
         say "peers.sh wrote no results (exit $rc)"
-        exit 1
+        return 1
     fi
     [ "$rc" = 0 ] || say "peers.sh reported failed tests (exit $rc); comparing what it measured"
+    return 0
+}
+
+if [ -n "$peers_json" ]; then
+    say "using $peers_json (not measured in this run)"
+    cp "$peers_json" "$work/peers.json" || exit 1
+elif [ "$rounds" = 0 ]; then
+    run_peers "$work/peers.json" || exit 1
 fi
 
 # --- rsm ---------------------------------------------------------------------
@@ -106,6 +122,10 @@ bopts=(bench --json)
 rsm_files=()
 rsm_failed=0
 for ((r = 1; r <= rsm_runs; r++)); do
+    if [ "$rounds" -gt 0 ]; then
+        say "round $r/$rounds"
+        run_peers "$work/peers-$r.json" || exit 1
+    fi
     say "running rsmctl ${bopts[*]} ${bench_args[*]} (run $r/$rsm_runs)"
     t0=$SECONDS
     run_fg "$rsmctl" "${bopts[@]}" "${bench_args[@]}" >"$work/rsm-$r.jsonl"
@@ -128,6 +148,27 @@ for ((r = 1; r <= rsm_runs; r++)); do
 done
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+if [ "$rounds" -gt 0 ]; then
+    # One peers document: per metric the median over the rounds, each round's value kept.
+    python3 - "$work/peers.json" "$work"/peers-*.json <<'PY' || exit 1
+import json, statistics, sys
+out, files = sys.argv[1], sys.argv[2:]
+docs = [json.load(open(f)) for f in files]
+merged = dict(docs[0])
+merged["runs"] = len(docs)
+merged["rounds"] = len(docs)
+merged["failures"] = sum(d.get("failures", 0) for d in docs)
+metrics = {}
+for d in docs:
+    for name, m in d.get("metrics", {}).items():
+        metrics.setdefault(name, dict(m, runs=[]))["runs"].append(m["value"])
+for m in metrics.values():
+    m["value"] = statistics.median(m["runs"])
+merged["metrics"] = metrics
+json.dump(merged, open(out, "w"), indent=2)
+PY
+fi
 
 # --- compare -----------------------------------------------------------------
 copts=(--peers "$work/peers.json" --load-before "$load_before" --load-after "$load_after")
