@@ -178,19 +178,7 @@ unsafe fn vector(sg: *mut rsm_scat_gath_t, put: bool) -> rsm::Result<()> {
         })
         .collect();
     let flags = PostFlags::from_bits_truncate(d.flags);
-    let r = if put {
-        seg.putv(&mut iov, flags)
-    } else {
-        // rsm's getv takes no flags: the implicit post after a complete vector is made here,
-        // as librsm does it on top of the transport (RSMAPI 3.8).
-        seg.getv(&mut iov).and_then(|()| {
-            if flags.contains(PostFlags::IMPLICIT_SIGPOST) {
-                seg.signal_post(flags & PostFlags::NO_ACCUMULATE).map_err(|error| rsm::SgError { error, residual: 0 })
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let r = if put { seg.putv(&mut iov, flags) } else { seg.getv(&mut iov, flags) };
     match r {
         Ok(()) => {
             set_residual(0);

@@ -317,7 +317,7 @@ fn putv_getv_with_local_memory_and_implicit_sigpost() {
             IoVec { local: Local::Dst(&mut dst), remote_offset: 5000, len: 50 },
             IoVec { local: Local::Handle(&lm2, 4096), remote_offset: 9000, len: 8192 },
         ];
-        imp.getv(&mut iov).unwrap();
+        imp.getv(&mut iov, PostFlags::empty()).unwrap();
     }
     assert!(dst == va);
     let mut b = vec![0u8; 3 * 4096];

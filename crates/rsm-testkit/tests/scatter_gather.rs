@@ -49,7 +49,7 @@ fn t15_putv_getv_mixing_addresses_and_handles() {
         IoVec { local: Local::Handle(&lm, 0), remote_offset: 100, len: 8 },
         IoVec { local: Local::Dst(&mut z), remote_offset: SIZE - 5, len: 5 },
     ];
-    imp.getv(&mut iov).unwrap();
+    imp.getv(&mut iov, PostFlags::empty()).unwrap();
     assert_eq!(&x, b"first-piece");
     assert_eq!(&z, b"third");
     let mut g = [0u8; 8];
@@ -65,7 +65,7 @@ fn t15_putv_getv_mixing_addresses_and_handles() {
     imp.putv(&mut iov, PostFlags::empty()).unwrap();
     assert_eq!(e.ok(&format!("read {h} 8000 11")), "registered-");
     let mut iov = [IoVec { local: Local::Handle(&reg, 100), remote_offset: 5000, len: 13 }];
-    imp.getv(&mut iov).unwrap();
+    imp.getv(&mut iov, PostFlags::empty()).unwrap();
     assert_eq!(buf.read_vec(100, 13), b"from-a-handle");
 }
 
@@ -103,7 +103,7 @@ fn t15_vector_errors_and_residual_counts() {
     let mut iov = [IoVec { local: Local::Dst(&mut d), remote_offset: 0, len: 2 }];
     assert_eq!(imp.putv(&mut iov, PostFlags::empty()).unwrap_err().error, Error::BadSgio);
     let mut iov = [IoVec { local: Local::Src(b"ab"), remote_offset: 0, len: 2 }];
-    assert_eq!(imp.getv(&mut iov).unwrap_err().error, Error::BadSgio);
+    assert_eq!(imp.getv(&mut iov, PostFlags::empty()).unwrap_err().error, Error::BadSgio);
     // A handle region too short for the entry.
     let ctl = agent.controller("loopback");
     let lm = LocalMemory::allocate(&ctl, 4096).unwrap();
@@ -147,12 +147,22 @@ fn t15_implicit_signal_post() {
     }
     e.ok(&format!("ewait {h} 1000"));
     assert_eq!(e.err(&format!("ewait {h} 0")), "RSMERR_TIMEOUT");
-    // A failed vector posts nothing; getv never posts.
+    // A failed vector posts nothing.
     let mut bad = [IoVec { local: Local::Src(b"zz"), remote_offset: SIZE, len: 2 }];
     assert!(imp.putv(&mut bad, PostFlags::IMPLICIT_SIGPOST).is_err());
+    assert_eq!(e.err(&format!("ewait {h} 100")), "RSMERR_TIMEOUT");
+    // getv: without the flag no event, with it one after the data is read (RSMAPI 3.8).
     let mut d = [0u8; 4];
     let mut g = [IoVec { local: Local::Dst(&mut d), remote_offset: 0, len: 4 }];
-    imp.getv(&mut g).unwrap();
+    imp.getv(&mut g, PostFlags::empty()).unwrap();
+    assert_eq!(e.err(&format!("ewait {h} 100")), "RSMERR_TIMEOUT");
+    imp.getv(&mut g, PostFlags::IMPLICIT_SIGPOST).unwrap();
+    e.ok(&format!("ewait {h} 1000"));
+    assert_eq!(e.err(&format!("ewait {h} 0")), "RSMERR_TIMEOUT");
+    assert_eq!(&d, b"ping");
+    let mut d2 = [0u8; 2];
+    let mut bad = [IoVec { local: Local::Dst(&mut d2), remote_offset: SIZE, len: 2 }];
+    assert_eq!(imp.getv(&mut bad, PostFlags::IMPLICIT_SIGPOST).unwrap_err().error, Error::BadLength);
     assert_eq!(e.err(&format!("ewait {h} 100")), "RSMERR_TIMEOUT");
 }
 
@@ -166,7 +176,7 @@ fn t15_vectors_after_revocation() {
     assert_eq!(imp.putv(&mut iov, PostFlags::IMPLICIT_SIGPOST).unwrap_err().error, Error::ConnAborted);
     let mut d = [0u8; 4];
     let mut g = [IoVec { local: Local::Dst(&mut d), remote_offset: 0, len: 4 }];
-    assert_eq!(imp.getv(&mut g).unwrap_err().error, Error::ConnAborted);
+    assert_eq!(imp.getv(&mut g, PostFlags::empty()).unwrap_err().error, Error::ConnAborted);
     assert_eq!(e.ok(&format!("read {h} 0 4")), "....");
 }
 

@@ -1361,11 +1361,11 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
     for n in [0usize, 17, 100, 1000] {
         err!(s, "ImportSegment::putv", format!("{n} entries"), im.putv(&mut srcs(n), no), sg(Error::BadSgio, n));
     }
-    err!(s, "ImportSegment::getv", "no entries", im.getv(&mut []), sg(Error::BadSgio, 0));
+    err!(s, "ImportSegment::getv", "no entries", im.getv(&mut [], PostFlags::empty()), sg(Error::BadSgio, 0));
     let mut dsts: Vec<Vec<u8>> = (0..17).map(|_| vec![0u8; 8]).collect();
     let mut v: Vec<IoVec<'_>> =
         dsts.iter_mut().map(|d| IoVec { local: Local::Dst(d), remote_offset: 0, len: 8 }).collect();
-    err!(s, "ImportSegment::getv", "17 entries", im.getv(&mut v), sg(Error::BadSgio, 17));
+    err!(s, "ImportSegment::getv", "17 entries", im.getv(&mut v, no), sg(Error::BadSgio, 17));
     drop(v);
     err!(s, "ImportSegment::putv", "disconnected", gone.putv(&mut srcs(2), no), sg(Error::BadSgio, 2));
     err!(s, "ImportSegment::putv", "disconnected, 0 entries", gone.putv(&mut srcs(0), no), sg(Error::BadSgio, 0));
@@ -1374,7 +1374,7 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
         s,
         "ImportSegment::getv",
         "disconnected",
-        gone.getv(&mut [IoVec { local: Local::Dst(&mut d8), remote_offset: 0, len: 8 }]),
+        gone.getv(&mut [IoVec { local: Local::Dst(&mut d8), remote_offset: 0, len: 8 }], no),
         sg(Error::BadSgio, 1)
     );
 
@@ -1384,13 +1384,13 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
     v[1] = IoVec { local: Local::Dst(&mut d8b), remote_offset: 0, len: 8 };
     err!(s, "ImportSegment::putv", "entry 2 of 3 is a destination", im.putv(&mut v, no), sg(Error::BadSgio, 2));
     let mut v = [IoVec { local: Local::Src(&src), remote_offset: 0, len: 8 }];
-    err!(s, "ImportSegment::getv", "a source entry", im.getv(&mut v), sg(Error::BadSgio, 1));
+    err!(s, "ImportSegment::getv", "a source entry", im.getv(&mut v, no), sg(Error::BadSgio, 1));
     let mut v = srcs(3);
     v[2].len = 65;
     err!(s, "ImportSegment::putv", "entry 3 longer than its slice", im.putv(&mut v, no), sg(Error::BadLength, 1));
     let mut d4 = [0u8; 4];
     let mut v = [IoVec { local: Local::Dst(&mut d4), remote_offset: 0, len: 5 }];
-    err!(s, "ImportSegment::getv", "longer than its slice", im.getv(&mut v), sg(Error::BadLength, 1));
+    err!(s, "ImportSegment::getv", "longer than its slice", im.getv(&mut v, no), sg(Error::BadLength, 1));
     // SAFETY: the buffer is `raw`, the test's own page, valid for pg bytes; entries that
     // claim more are refused (length over the buffer) before it is touched.
     let rb = |n: usize| unsafe { RawBuf::new(raw.ptr().as_ptr(), n) };
@@ -1400,7 +1400,7 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
         let mut v = [IoVec { local: Local::Raw(rb(blen)), remote_offset: 0, len }];
         err!(s, "ImportSegment::putv", what, im.putv(&mut v, no), sg(Error::BadLength, 1));
         let mut v = [IoVec { local: Local::Raw(rb(blen)), remote_offset: 0, len }];
-        err!(s, "ImportSegment::getv", what, im.getv(&mut v), sg(Error::BadLength, 1));
+        err!(s, "ImportSegment::getv", what, im.getv(&mut v, no), sg(Error::BadLength, 1));
     }
     // SAFETY: a buffer description whose length is over its real size, refused as above.
     let huge = unsafe { RawBuf::new(raw.ptr().as_ptr(), usize::MAX) };
@@ -1440,7 +1440,13 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
             sg(Error::BadLength, 1)
         );
         let mut v = [IoVec { local: Local::Handle(&lm, loff), remote_offset: 0, len }];
-        err!(s, "ImportSegment::getv", format!("registered buffer, {what}"), im.getv(&mut v), sg(Error::BadLength, 1));
+        err!(
+            s,
+            "ImportSegment::getv",
+            format!("registered buffer, {what}"),
+            im.getv(&mut v, no),
+            sg(Error::BadLength, 1)
+        );
     }
     let mut v = [IoVec { local: Local::Handle(&foreign, 0), remote_offset: 0, len: 8 }];
     err!(
@@ -1455,14 +1461,14 @@ fn import_vectors(s: &mut Sweep, fx: &Fx) {
         s,
         "ImportSegment::getv",
         "a buffer registered with another agent's controller",
-        im.getv(&mut v),
+        im.getv(&mut v, no),
         sg(Error::BadSgio, 1)
     );
     // States.
     err!(s, "ImportSegment::putv", "outside the window", win.putv(&mut srcs(2), no), sg(Error::BadOffset, 2));
     err!(s, "ImportSegment::putv", "no write right", ro.putv(&mut srcs(2), no), sg(Error::PermDenied, 2));
     let mut v = [IoVec { local: Local::Dst(&mut d8), remote_offset: 0, len: 8 }];
-    err!(s, "ImportSegment::getv", "no read right", wo.getv(&mut v), sg(Error::PermDenied, 1));
+    err!(s, "ImportSegment::getv", "no read right", wo.getv(&mut v, no), sg(Error::PermDenied, 1));
     err!(
         s,
         "ImportSegment::putv",
@@ -1774,7 +1780,7 @@ fn remote(s: &mut Sweep) {
         s,
         "ImportSegment::getv",
         "remote: offset usize::MAX",
-        im.getv(&mut v),
+        im.getv(&mut v, PostFlags::empty()),
         SgError { error: Error::BadLength, residual: 1 }
     );
     // Disconnected.

@@ -222,7 +222,7 @@ impl ImportSegment {
             };
             r.map_err(fail)?;
         }
-        if put && flags.contains(PostFlags::IMPLICIT_SIGPOST) {
+        if flags.contains(PostFlags::IMPLICIT_SIGPOST) {
             self.signal_post(flags & PostFlags::NO_ACCUMULATE).map_err(|error| SgError { error, residual: 0 })?;
         }
         Ok(())
@@ -242,12 +242,15 @@ impl ImportSegment {
     }
 
     /// Scatters segment pieces into local memory, in order, stopping at the first error.
+    /// With [`PostFlags::IMPLICIT_SIGPOST`], posts one event to the exporter after full
+    /// success (for instance: "I have read what you wrote, you may write again").
     ///
     /// # Errors
     ///
-    /// As for [`ImportSegment::putv`], with the errors of [`ImportSegment::get`].
+    /// As for [`ImportSegment::putv`] (a `Src` entry is [`Error::BadSgio`]), with the errors
+    /// of [`ImportSegment::get`].
     #[doc(alias = "rsm_memseg_import_getv")]
-    pub fn getv(&self, iov: &mut [IoVec<'_>]) -> std::result::Result<(), SgError> {
-        self.vector(iov, PostFlags::empty(), false)
+    pub fn getv(&self, iov: &mut [IoVec<'_>], flags: PostFlags) -> std::result::Result<(), SgError> {
+        self.vector(iov, flags, false)
     }
 }
