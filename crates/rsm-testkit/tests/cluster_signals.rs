@@ -189,3 +189,36 @@ fn remote_import_pollfd_mixes_with_ordinary_descriptors() {
     imp.disconnect().unwrap();
     other.destroy().unwrap();
 }
+
+/// A post made just before a disconnect (or the drop of the import) reaches the exporter.
+/// The post travels on the data connection to the exporting agent, the disconnect through the
+/// importing node's agent and the link, and the second must not overtake the first (the
+/// exporting agent drops posts to an import it has ended). Node 1 runs with `data_spin_us = 0`,
+/// so that its data thread must be woken for every frame: the slow case for the post.
+#[test]
+fn a_post_just_before_disconnect_is_delivered() {
+    let c = TestCluster::start(2);
+    let text = std::fs::read_to_string(c.config_path()).unwrap();
+    let cfg = c.dir().join("nospin.toml");
+    std::fs::write(&cfg, format!("{text}\n[health]\ndata_spin_us = 0\n")).unwrap();
+    c.kill_node(1);
+    c.restart_node_with(1, &cfg);
+    c.wait_path_state(2, 1, rsm::CONNECTION_ACTIVE, WAIT);
+    let seg = ExportSegment::allocate(&c.controller(1, "tcp0"), 4096, ExportFlags::empty()).unwrap();
+    let id = seg.publish(0, &[AccessEntry { node: 2, perm: 0o666 }]).unwrap();
+    let ctl = c.controller(2, "tcp0");
+    const N: usize = 150;
+    for i in 0..N {
+        let imp = ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap();
+        imp.signal_post(PostFlags::empty()).unwrap();
+        if i % 2 == 0 {
+            imp.disconnect().unwrap();
+        } else {
+            drop(imp);
+        }
+    }
+    for k in 0..N {
+        seg.signal_wait(Some(WAIT)).unwrap_or_else(|e| panic!("event {k} of {N}: {e}"));
+    }
+    assert_eq!(seg.signal_wait(Some(Duration::from_millis(200))), Err(Error::Timeout));
+}

@@ -280,6 +280,9 @@ impl ImportSegment {
         st.disconnected = true;
         st.map = None;
         drop(st);
+        if let Transport::Remote(rc) = &self.inner.transport {
+            rc.settle(&|| self.is_revoked());
+        }
         match self.inner.ctl.node().call_in(
             self.inner.epoch,
             &Request::ImportDisconnect { import: self.inner.import_id },
@@ -920,6 +923,10 @@ impl Drop for ImportInner {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
         if !st.disconnected && std::process::id() == self.owner_pid {
+            if let Transport::Remote(rc) = &self.transport {
+                let (gens, cell, generation) = (&self.gens, self.gen_cell, self.generation);
+                rc.settle(&|| gens.load(cell) != Some(generation));
+            }
             let _ = self.ctl.node().call_in(self.epoch, &Request::ImportDisconnect { import: self.import_id }, &[]);
         }
     }

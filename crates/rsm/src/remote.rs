@@ -28,6 +28,9 @@ struct State {
     /// First failure of the current window that the agent cannot know about (the
     /// connection broke).
     window_err: Option<Error>,
+    /// Frames went out that no answer has followed yet (posts, pipelined puts): the agent
+    /// may not have applied them.
+    unconfirmed: bool,
 }
 
 pub(crate) struct RemoteConn {
@@ -225,7 +228,7 @@ impl RemoteConn {
             addr,
             import_ref,
             ticket,
-            state: Mutex::new(State { stream: None, revoked: false, window_err: None }),
+            state: Mutex::new(State { stream: None, revoked: false, window_err: None, unconfirmed: false }),
         };
         {
             let mut st = lock(&c.state);
@@ -286,6 +289,7 @@ impl RemoteConn {
 
     fn fail(st: &mut State, f: Fail) -> Error {
         st.stream = None;
+        st.unconfirmed = false;
         match f {
             Fail::Revoked => {
                 st.revoked = true;
@@ -331,8 +335,10 @@ impl RemoteConn {
             }
             if ack {
                 let h = read_header(s, revoked)?;
+                st.unconfirmed = false;
                 return Ok(status(h.code));
             }
+            st.unconfirmed = true;
             Ok(Ok(()))
         })();
         let r = r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)));
@@ -390,6 +396,7 @@ impl RemoteConn {
                 }
                 done += n;
             }
+            st.unconfirmed = false;
             Ok(Ok(()))
         })();
         r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)))
@@ -413,6 +420,7 @@ impl RemoteConn {
             };
             write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), revoked)?;
             let h = read_header(s, revoked)?;
+            st.unconfirmed = false;
             Ok(status(h.code))
         })();
         match r {
@@ -435,6 +443,28 @@ impl RemoteConn {
         lock(&self.state).window_err = None;
     }
 
+    /// Waits until the exporting agent has applied every frame sent on this connection
+    /// (posts, pipelined puts): one round trip, only if something went out unanswered since
+    /// the last one. A disconnect travels another way (this node's agent, then the link
+    /// between the agents) and could otherwise overtake them: a post made just before a
+    /// disconnect would be dropped as a post to a revoked import. Failures are ignored (the
+    /// connection is ending anyway).
+    pub(crate) fn settle(&self, revoked: &dyn Fn() -> bool) {
+        let mut st = lock(&self.state);
+        if !st.unconfirmed || st.revoked {
+            return;
+        }
+        let Some(s) = st.stream.as_mut() else { return };
+        let r = write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), revoked)
+            .and_then(|()| read_header(s, revoked));
+        match r {
+            Ok(_) => st.unconfirmed = false,
+            Err(f) => {
+                Self::fail(&mut st, f);
+            }
+        }
+    }
+
     /// Posts one event to the exporter (asynchronous, unacknowledged).
     pub(crate) fn post(&self, no_accumulate: bool, revoked: &dyn Fn() -> bool) -> Result<()> {
         let mut st = lock(&self.state);
@@ -446,7 +476,10 @@ impl RemoteConn {
         };
         let flags = if no_accumulate { data::FLAG_NO_ACCUMULATE } else { 0 };
         match write_all(s, &Header::new(Op::Post, flags, 0, 0, 0).encode(), revoked) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                st.unconfirmed = true;
+                Ok(())
+            }
             Err(f) => match Self::fail(&mut st, f) {
                 Error::ConnAborted => Ok(()),
                 _ => Err(Error::RemoteNodeUnreachable),
