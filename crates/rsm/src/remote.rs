@@ -448,15 +448,18 @@ impl RemoteConn {
     /// the last one. A disconnect travels another way (this node's agent, then the link
     /// between the agents) and could otherwise overtake them: a post made just before a
     /// disconnect would be dropped as a post to a revoked import. Failures are ignored (the
-    /// connection is ending anyway).
+    /// connection is ending anyway); the wait ends after [`SETTLE`] at most.
     pub(crate) fn settle(&self, revoked: &dyn Fn() -> bool) {
         let mut st = lock(&self.state);
         if !st.unconfirmed || st.revoked {
             return;
         }
         let Some(s) = st.stream.as_mut() else { return };
-        let r = write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), revoked)
-            .and_then(|()| read_header(s, revoked));
+        // A disconnect must not hang on a connection that has gone silent: at most this long.
+        let deadline = Instant::now() + SETTLE;
+        let over = || revoked() || Instant::now() >= deadline;
+        let r =
+            write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), &over).and_then(|()| read_header(s, &over));
         match r {
             Ok(_) => st.unconfirmed = false,
             Err(f) => {
