@@ -311,6 +311,21 @@ impl Mapping {
     /// in the exporter's memory. Returns the bytes received (0: the peer closed).
     /// `Errno::FAULT` if the span is outside the mapping or the mapping is not writable.
     pub fn recv_at<Fd: AsFd>(&self, fd: Fd, offset: usize, len: usize) -> Result<usize, Errno> {
+        self.recv_at_with(fd, offset, len, rustix::net::RecvFlags::empty())
+    }
+
+    /// As [`Mapping::recv_at`], without waiting: `Errno::AGAIN` when nothing is there.
+    pub fn try_recv_at<Fd: AsFd>(&self, fd: Fd, offset: usize, len: usize) -> Result<usize, Errno> {
+        self.recv_at_with(fd, offset, len, rustix::net::RecvFlags::DONTWAIT)
+    }
+
+    fn recv_at_with<Fd: AsFd>(
+        &self,
+        fd: Fd,
+        offset: usize,
+        len: usize,
+        flags: rustix::net::RecvFlags,
+    ) -> Result<usize, Errno> {
         let dst = self.check(offset, len).map_err(|_| Errno::FAULT)?;
         if self.prot != Prot::ReadWrite {
             return Err(Errno::FAULT);
@@ -324,7 +339,7 @@ impl Mapping {
         // prefix is dropped unread), and it does not outlive the call, so another process
         // changing these bytes meanwhile cannot be observed through it.
         let span = unsafe { std::slice::from_raw_parts_mut(dst.cast::<std::mem::MaybeUninit<u8>>(), len) };
-        let (_, n) = rustix::net::recv(fd, span, rustix::net::RecvFlags::empty())?;
+        let (_, n) = rustix::net::recv(fd, span, flags)?;
         Ok(n)
     }
 
