@@ -190,13 +190,10 @@ fn remote_import_pollfd_mixes_with_ordinary_descriptors() {
     other.destroy().unwrap();
 }
 
-/// A post made just before a disconnect (or the drop of the import) reaches the exporter.
-/// The post travels on the data connection to the exporting agent, the disconnect through the
-/// importing node's agent and the link, and the second must not overtake the first (the
-/// exporting agent drops posts to an import it has ended). Node 1 runs with `data_spin_us = 0`,
-/// so that its data thread must be woken for every frame: the slow case for the post.
-#[test]
-fn a_post_just_before_disconnect_is_delivered() {
+/// Two nodes; node 1 runs with `data_spin_us = 0`, so that its data thread must be woken for
+/// every frame (the slow case for a post racing a disconnect); a segment of node 1 that node 2
+/// may import.
+fn slow_exporting_node() -> (TestCluster, ExportSegment, u32) {
     let c = TestCluster::start(2);
     let text = std::fs::read_to_string(c.config_path()).unwrap();
     let cfg = c.dir().join("nospin.toml");
@@ -206,6 +203,24 @@ fn a_post_just_before_disconnect_is_delivered() {
     c.wait_path_state(2, 1, rsm::CONNECTION_ACTIVE, WAIT);
     let seg = ExportSegment::allocate(&c.controller(1, "tcp0"), 4096, ExportFlags::empty()).unwrap();
     let id = seg.publish(0, &[AccessEntry { node: 2, perm: 0o666 }]).unwrap();
+    (c, seg, id)
+}
+
+/// Takes exactly `n` events, then no more come.
+fn expect_events(seg: &ExportSegment, n: usize) {
+    for k in 0..n {
+        seg.signal_wait(Some(WAIT)).unwrap_or_else(|e| panic!("event {k} of {n}: {e}"));
+    }
+    assert_eq!(seg.signal_wait(Some(Duration::from_millis(200))), Err(Error::Timeout));
+}
+
+/// A post made just before a disconnect (or the drop of the import) reaches the exporter.
+/// The post travels on the data connection to the exporting agent, the disconnect through the
+/// importing node's agent and the link, and the second must not overtake the first (the
+/// exporting agent drops posts to an import it has ended).
+#[test]
+fn a_post_just_before_disconnect_is_delivered() {
+    let (c, seg, id) = slow_exporting_node();
     let ctl = c.controller(2, "tcp0");
     const N: usize = 150;
     for i in 0..N {
@@ -217,8 +232,5 @@ fn a_post_just_before_disconnect_is_delivered() {
             drop(imp);
         }
     }
-    for k in 0..N {
-        seg.signal_wait(Some(WAIT)).unwrap_or_else(|e| panic!("event {k} of {N}: {e}"));
-    }
-    assert_eq!(seg.signal_wait(Some(Duration::from_millis(200))), Err(Error::Timeout));
+    expect_events(&seg, N);
 }
