@@ -3,7 +3,8 @@
 //! poll descriptors behave as on loopback.
 
 use rsm::{
-    AccessEntry, BarrierType, Error, ExportFlags, ExportSegment, ImportSegment, POLLRDNORM, PollFd, PostFlags, perm,
+    AccessEntry, BarrierMode, BarrierType, Error, ExportFlags, ExportSegment, ImportSegment, POLLRDNORM, PollFd,
+    PostFlags, perm,
 };
 use rsm_os::AsRawFd;
 use rsm_testkit::TestCluster;
@@ -214,23 +215,47 @@ fn expect_events(seg: &ExportSegment, n: usize) {
     assert_eq!(seg.signal_wait(Some(Duration::from_millis(200))), Err(Error::Timeout));
 }
 
-/// A post made just before a disconnect (or the drop of the import) reaches the exporter.
-/// The post travels on the data connection to the exporting agent, the disconnect through the
-/// importing node's agent and the link, and the second must not overtake the first (the
-/// exporting agent drops posts to an import it has ended).
+/// A post and an explicit-mode put made just before a disconnect (or the drop of the import)
+/// reach the exporter, as they would on Solaris, where both are done by the time the call
+/// returns. They travel on the data connection to the exporting agent, the disconnect through
+/// the importing node's agent and the link, and the second must not overtake the first (the
+/// exporting agent applies no put to an import that has ended).
 #[test]
-fn a_post_just_before_disconnect_is_delivered() {
+fn a_post_and_a_put_just_before_disconnect_are_delivered() {
     let (c, seg, id) = slow_exporting_node();
     let ctl = c.controller(2, "tcp0");
     const N: usize = 150;
     for i in 0..N {
         let imp = ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap();
+        imp.set_mode(BarrierMode::Explicit).unwrap();
+        imp.put64(8 * i, &[i as u64 + 1]).unwrap();
         imp.signal_post(PostFlags::empty()).unwrap();
         if i % 2 == 0 {
             imp.disconnect().unwrap();
         } else {
             drop(imp);
         }
+    }
+    expect_events(&seg, N);
+    let mut b = vec![0u8; 8 * N];
+    seg.read_at(0, &mut b).unwrap();
+    for (i, v) in b.chunks_exact(8).enumerate() {
+        assert_eq!(u64::from_ne_bytes(v.try_into().unwrap()), i as u64 + 1, "the put of import {i}");
+    }
+}
+
+/// A process killed right after its post still delivers it: the importing agent ends the
+/// import when it sees the process die, and the exporting agent still reads what the
+/// importer sent before (its posts count; the import is not the exporter's to revoke here).
+#[test]
+fn a_post_just_before_the_importer_is_killed_is_delivered() {
+    let (c, seg, id) = slow_exporting_node();
+    const N: usize = 100;
+    for _ in 0..N {
+        let mut pup = c.puppet(2);
+        let h = pup.ok(&format!("connect 1 {id:#x} 600"));
+        pup.ok(&format!("post {h}"));
+        pup.kill();
     }
     expect_events(&seg, N);
 }

@@ -799,7 +799,9 @@ fn serve_frames(
                 conn.reply(Header::new(Op::Status, 0, c, 0, 0))?;
             }
             Op::Post => {
-                if !served.revoked.load(Ordering::SeqCst) {
+                // After a revocation by the exporter posts are dropped; after the importer's
+                // own end, the ones it sent before (still unread here) count.
+                if !served.revoked.load(Ordering::SeqCst) || served.importer_ended.load(Ordering::SeqCst) {
                     crate::registry::post(&*served.event, h.flags & data::FLAG_NO_ACCUMULATE != 0);
                 }
             }

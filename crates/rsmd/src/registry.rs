@@ -165,6 +165,11 @@ pub struct Served {
     pub event: Arc<OwnedFd>,
     /// Set when the publication is withdrawn or the importer is gone.
     pub revoked: AtomicBool,
+    /// The import ended from the importer's side (its disconnect, its death, its node gone),
+    /// not by the exporter: posts it sent before that, still unread on the data connection,
+    /// are delivered (a post right before a process dies must not be lost to the race
+    /// between its data connection and its agent's disconnect). Puts are not applied.
+    pub importer_ended: AtomicBool,
     /// Open data connections, shut down at revocation.
     pub conns: Mutex<Vec<Arc<DataConn>>>,
 }
@@ -974,6 +979,7 @@ impl Registry {
             rights,
             event: p.event.clone(),
             revoked: AtomicBool::new(false),
+            importer_ended: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
         });
         self.remote_in
@@ -1008,6 +1014,7 @@ impl Registry {
             if let Some(p) = self.exports.get_mut(&ri.export).and_then(|e| e.publication.as_mut()) {
                 p.remote_importers.remove(&remote);
             }
+            ri.served.importer_ended.store(true, Ordering::SeqCst);
             self.revoke_served(ri.served);
         }
     }
