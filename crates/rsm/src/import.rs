@@ -280,7 +280,8 @@ impl ImportSegment {
         st.disconnected = true;
         st.map = None;
         drop(st);
-        if let Transport::Remote(rc) = &self.inner.transport {
+        // Not from a forked child: the data connection's socket is the parent's too.
+        if let (Transport::Remote(rc), true) = (&self.inner.transport, std::process::id() == self.inner.owner_pid) {
             rc.settle(&|| self.is_revoked());
         }
         match self.inner.ctl.node().call_in(
