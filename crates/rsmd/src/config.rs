@@ -54,8 +54,10 @@ pub struct Health {
     /// How long a remote connect may take before it fails with
     /// `RSMERR_REMOTE_NODE_UNREACHABLE`, in milliseconds.
     pub connect_timeout_ms: u64,
-    /// How long a data-connection thread busy-polls for the next request before it blocks,
-    /// in microseconds (0: block at once). Spinning trades CPU for latency.
+    /// How long a data-connection thread busy-polls for the next request, or for the rest of
+    /// a large put's payload, before it blocks, in microseconds (0: block at once). Spinning
+    /// trades CPU for latency (and, for streams of large puts, keeps the thread off the
+    /// sender's CPU).
     pub data_spin_us: u64,
 }
 
