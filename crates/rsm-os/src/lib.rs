@@ -1,8 +1,9 @@
 //! The operating-system layer of rsm.
 //!
 //! Everything in rsm that needs `unsafe` lives in this crate, in the few modules that say so
-//! with a `//! # Safety` header: [`mem`] (mappings, re-backing, copies into shared memory) and
-//! [`creds`] (`SO_PEERGROUPS`). The rest is safe code on top of [`rustix`].
+//! with a `//! # Safety` header: [`mem`] (mappings, re-backing, copies into shared memory),
+//! [`creds`] (`SO_PEERGROUPS`) and [`event`] (keeping `SIGPIPE` off a post). The rest is safe
+//! code on top of [`rustix`].
 //!
 //! Shared memory that other processes (or a remote put served by an agent) may change at any
 //! time is never handed out as `&[u8]`: it is reached through raw pointers ([`mem::Mapping`])

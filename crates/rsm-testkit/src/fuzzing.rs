@@ -74,7 +74,9 @@ fn attach(flags: u8) -> Vec<OwnedFd> {
         }
     }
     if flags & 4 != 0 {
-        if let Ok(fd) = rsm_os::event::create() {
+        // The writing end of an event counter, as a client sends it (the reading end closes
+        // here: the agent's posts then go nowhere, as after a client's death).
+        if let Ok((_, fd)) = rsm_os::event::create() {
             v.push(fd);
         }
     }

@@ -288,7 +288,7 @@ impl RawClient {
     }
 
     fn connect(&mut self, node: u32, segment_id: u32, perm: u32) -> (u64, RemoteAccess) {
-        let ev = rsm_os::event::create().unwrap();
+        let (_ev_read, ev) = rsm_os::event::create().unwrap();
         match self.call(&Request::ImportConnect { controller: "tcp0".into(), node, segment_id, perm }, Some(ev)) {
             Response::Connected { import, remote: Some(ra), .. } => (import, ra),
             other => panic!("connect: {other:?}"),

@@ -290,7 +290,7 @@ fn agent_refuses_other_clients_handles_and_bad_memory() {
     let wrong = rsm_os::memfd::create("wrong-size", 8192).unwrap();
     rsm_os::memfd::seal_size(&wrong).unwrap();
     let wrong_ro = rsm_os::memfd::reopen_readonly(&wrong).unwrap();
-    let ev = rsm_os::event::create().unwrap();
+    let (_ev_read, ev) = rsm_os::event::create().unwrap();
     let publish = Request::ExportPublish { export: mine, segment_id: 0, acl: vec![], memfd_slot: 0 };
     let code = |r: (rsm_proto::Response, Vec<rsm_os::OwnedFd>)| match r.0 {
         rsm_proto::Response::Err { code } => code,
@@ -337,4 +337,31 @@ fn agent_survives_garbage_and_wrong_versions() {
     assert!(rsm_os::uds::recv(&fd2, &mut buf).unwrap().is_none(), "the first message must be Hello");
     let mut p = agent.puppet();
     assert_eq!(p.ok("node"), "1");
+}
+
+/// An importer on the exporter's node is given the exporter's event counter so that it can
+/// post without the agent: only its writing end. Posting through it wakes the exporter; it
+/// cannot read, so an importer cannot take (steal) events meant for the exporter.
+#[test]
+fn an_importer_can_post_to_the_exporter_but_not_consume_its_events() {
+    use rsm_os::AsFd;
+    let agent = TestAgent::start(1);
+    let mut e = agent.puppet();
+    let h = e.ok("export 4096");
+    let id = e.num(&format!("publish {h} 0")) as u32;
+    let c = RawClient::connect(&agent);
+    let (_own_read, own_write) = rsm_os::event::create().unwrap();
+    let req = rsm_proto::Request::ImportConnect { controller: "loopback".into(), node: 1, segment_id: id, perm: 0o400 };
+    let (resp, fds) = c.call(&req, &[own_write.as_fd()]);
+    assert!(matches!(resp, rsm_proto::Response::Connected { .. }), "{resp:?}");
+    assert_eq!(fds.len(), 2, "the memfd and the exporter's event counter");
+    let export_event = &fds[1];
+    rsm_os::event::post(export_event).unwrap();
+    rsm_os::event::post(export_event).unwrap();
+    assert_eq!(rsm_os::event::try_consume(export_event), Err(rsm_os::Errno::BADF));
+    let mut b = [0u8; 8];
+    assert_eq!(rustix::io::read(export_event, &mut b), Err(rsm_os::Errno::BADF));
+    e.ok(&format!("ewait {h} 1000"));
+    e.ok(&format!("ewait {h} 1000"));
+    assert_eq!(e.err(&format!("ewait {h} 0")), "RSMERR_TIMEOUT");
 }

@@ -345,7 +345,7 @@ impl ExportSegment {
         // duplicate from here when it needs one instead of holding it.
         let memfd_slot = std::os::fd::AsRawFd::as_raw_fd(&st.memfd);
         let req = Request::ExportPublish { export: self.inner.export_id, segment_id, acl: acl.to_vec(), memfd_slot };
-        let fds = [st.memfd.as_fd(), ro.as_fd(), self.inner.counter.fd.as_fd()];
+        let fds = [st.memfd.as_fd(), ro.as_fd(), self.inner.counter.post_end.as_fd()];
         match self.inner.ctl.node().call_in(self.inner.epoch, &req, &fds)? {
             (Response::Published { segment_id }, _) => {
                 st.published = Some(segment_id);

@@ -179,7 +179,7 @@ impl ImportSegment {
         }
         let counter = Counter::new()?;
         let req = Request::ImportConnect { controller: ctl.name().to_string(), node, segment_id, perm };
-        let (resp, fds, inc) = ctl.node().call_new(&req, &[counter.fd.as_fd()])?;
+        let (resp, fds, inc) = ctl.node().call_new(&req, &[counter.post_end.as_fd()])?;
         let Response::Connected { import, size, rights, gen_cell, generation, remote } = resp else {
             return Err(Error::InternalError);
         };

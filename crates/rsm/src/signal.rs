@@ -1,7 +1,8 @@
 //! Events ("signals") and poll descriptors.
 //!
-//! Every segment, export or import, has an event counter (a semaphore `eventfd`): a post adds
-//! one event, a successful wait consumes exactly one, so N posts allow N waits.
+//! Every segment, export or import, has an event counter (a pipe, `rsm_os::event`): a post
+//! adds one event, a successful wait consumes exactly one, so N posts allow N waits. Posters
+//! get only the writing end.
 
 use crate::error::{Error, Result};
 use crate::node::lock;
@@ -25,13 +26,16 @@ bitflags::bitflags! {
 /// `POLLRDNORM`, the event an rsm poll descriptor reports.
 pub const POLLRDNORM: i16 = 0x040;
 
-/// `POLLIN`: how an eventfd reports a pending event.
+/// `POLLIN`: how the counter's reading end reports a pending event.
 const POLLIN: i16 = 0x001;
 
-/// The event counter of one segment.
+/// The event counter of one segment: the reading end of its pipe (waits, poll descriptor)
+/// and the writing end, which the agent gets (and gives to loopback importers of an export).
+/// Keeping the writing end open here too means the reading end never sees end of file.
 #[derive(Debug)]
 pub(crate) struct Counter {
     pub(crate) fd: Arc<OwnedFd>,
+    pub(crate) post_end: OwnedFd,
     refs: AtomicU32,
 }
 
@@ -59,8 +63,8 @@ pub fn timeout_ms(ms: i32) -> Option<Duration> {
 
 impl Counter {
     pub(crate) fn new() -> Result<Counter> {
-        let fd = rsm_os::event::create().map_err(|_| Error::InsufficientResources)?;
-        Ok(Counter { fd: Arc::new(fd), refs: AtomicU32::new(0) })
+        let (fd, post_end) = rsm_os::event::create().map_err(|_| Error::InsufficientResources)?;
+        Ok(Counter { fd: Arc::new(fd), post_end, refs: AtomicU32::new(0) })
     }
 
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<()> {
@@ -120,7 +124,7 @@ pub fn wait_pollfd(fds: &mut [PollFd], timeout: Option<Duration>) -> Result<usiz
     };
     loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        // An eventfd reports a pending event as POLLIN, never as POLLRDNORM: ask rsm
+        // A counter reports a pending event as POLLIN (and POLLRDNORM): ask rsm
         // descriptors for POLLIN and report it back as the POLLRDNORM of RSMAPI.
         let asked: Vec<i16> = fds.iter().map(|p| p.events).collect();
         for (p, h) in fds.iter_mut().zip(&held) {

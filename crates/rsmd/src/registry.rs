@@ -1147,9 +1147,10 @@ pub(crate) fn post<Fd: AsFd>(fd: Fd, no_accumulate: bool) {
     static NO_ACCUMULATE: Mutex<()> = Mutex::new(());
     let r = if no_accumulate {
         let _one_at_a_time = NO_ACCUMULATE.lock().unwrap_or_else(|p| p.into_inner());
-        rsm_os::event::post_no_accumulate(fd)
+        rsm_os::event::post_no_accumulate_sigpipe_ignored(fd)
     } else {
-        rsm_os::event::post(fd)
+        // rsmd is a Rust program: SIGPIPE is ignored.
+        rsm_os::event::post_sigpipe_ignored(fd)
     };
     if let Err(e) = r {
         tracing::warn!("event post failed: {e}");
