@@ -573,8 +573,9 @@ fn segments_phase(
     Ok(())
 }
 
-/// Segments one exporter process publishes at most: it holds two descriptors per segment
-/// (memfd, event counter), and 4,000 keeps it well under a 10,000 descriptor limit.
+/// Segments one exporter process publishes at most: it holds three descriptors per segment
+/// (memfd, the two ends of the event counter), and 4,000 keeps it under a 20,000 descriptor
+/// limit.
 const SEGMENTS_PER_EXPORTER: usize = 4_000;
 
 /// An exporter process of the segments phase (`rsmctl bench scale-exporter`), driven by
