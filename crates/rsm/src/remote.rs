@@ -287,6 +287,18 @@ impl RemoteConn {
         st.stream.as_mut().ok_or(Error::InternalError)
     }
 
+    /// The agent's status answer as a result. `RSMERR_CONN_ABORTED` from the exporting agent
+    /// means the import is revoked: remembered, so that every later call says so too, even
+    /// before the `Revoked` frame or this node's generation cell shows it (the agent answers
+    /// so from the moment it marks the import, and ends the connection a little later).
+    fn answer(st: &mut State, code: u16) -> Result<()> {
+        let r = status(code);
+        if r == Err(Error::ConnAborted) {
+            st.revoked = true;
+        }
+        r
+    }
+
     fn fail(st: &mut State, f: Fail) -> Error {
         st.stream = None;
         st.unconfirmed = false;
@@ -336,7 +348,7 @@ impl RemoteConn {
             if ack {
                 let h = read_header(s, revoked)?;
                 st.unconfirmed = false;
-                return Ok(status(h.code));
+                return Ok(Self::answer(&mut st, h.code));
             }
             st.unconfirmed = true;
             Ok(Ok(()))
@@ -382,7 +394,7 @@ impl RemoteConn {
                             read_exact(s, &mut b[got..want], revoked)?;
                             dst[done..done + n].copy_from_slice(&b[data::HEADER_LEN..want]);
                         }
-                        Op::Status if got == data::HEADER_LEN => return Ok(Err(Error::from_wire(a.code))),
+                        Op::Status if got == data::HEADER_LEN => return Ok(Self::answer(&mut st, a.code)),
                         _ => return Err(Fail::Broken),
                     }
                     done += n;
@@ -391,7 +403,7 @@ impl RemoteConn {
                 let a = read_header(s, revoked)?;
                 match a.op {
                     Op::Data if a.len as usize == n => read_exact(s, &mut dst[done..done + n], revoked)?,
-                    Op::Status => return Ok(Err(Error::from_wire(a.code))),
+                    Op::Status => return Ok(Self::answer(&mut st, a.code)),
                     _ => return Err(Fail::Broken),
                 }
                 done += n;
@@ -421,7 +433,7 @@ impl RemoteConn {
             write_all(s, &Header::new(Op::Barrier, 0, 0, 0, 0).encode(), revoked)?;
             let h = read_header(s, revoked)?;
             st.unconfirmed = false;
-            Ok(status(h.code))
+            Ok(Self::answer(&mut st, h.code))
         })();
         match r {
             Ok(r) => r,
