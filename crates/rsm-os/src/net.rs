@@ -33,22 +33,29 @@ pub fn recv_spin<Fd: AsFd>(fd: Fd, buf: &mut [u8], budget: Duration) -> Result<S
     if buf.is_empty() {
         return Ok(Spin::Data(0));
     }
+    let r = spin(budget, || match rustix::net::recv(&fd, &mut *buf, RecvFlags::DONTWAIT) {
+        Ok((0, _)) => Ok(Some(Spin::Closed)),
+        Ok((k, _)) => Ok(Some(Spin::Data(k))),
+        Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(None),
+        Err(e) => Err(e),
+    })?;
+    Ok(r.unwrap_or(Spin::Nothing))
+}
+
+/// The loop of [`recv_spin`] around any non-blocking attempt: calls `attempt` until it gives
+/// `Some` (or an error), for up to `budget`, the first tries back to back, then yielding the
+/// CPU between tries. `Ok(None)`: nothing within the budget (a zero budget tries once).
+pub fn spin<T>(budget: Duration, mut attempt: impl FnMut() -> Result<Option<T>, Errno>) -> Result<Option<T>, Errno> {
     let start = Instant::now();
     let mut n = 0u32;
     loop {
-        match rustix::net::recv(&fd, &mut *buf, RecvFlags::DONTWAIT) {
-            Ok((0, _)) => return Ok(Spin::Closed),
-            Ok((k, _)) => return Ok(Spin::Data(k)),
-            Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-            Err(e) => return Err(e),
+        if let Some(v) = attempt()? {
+            return Ok(Some(v));
         }
         n = n.wrapping_add(1);
         // Reading the clock every few tries keeps the loop tight.
-        if n % 16 == 0 && start.elapsed() >= budget {
-            return Ok(Spin::Nothing);
-        }
-        if budget.is_zero() {
-            return Ok(Spin::Nothing);
+        if budget.is_zero() || (n % 16 == 0 && start.elapsed() >= budget) {
+            return Ok(None);
         }
         if n > PURE_TRIES {
             std::thread::yield_now();

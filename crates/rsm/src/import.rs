@@ -254,7 +254,7 @@ impl ImportSegment {
     /// Whether the exporter revoked this connection (unpublish, destroy, exit).
     #[inline]
     pub fn is_revoked(&self) -> bool {
-        self.inner.gens.load(self.inner.gen_cell) != Some(self.inner.generation)
+        self.inner.is_revoked()
     }
 
     /// Breaks the connection. An implicit mapping is undone; an explicit one must be unmapped
@@ -280,16 +280,8 @@ impl ImportSegment {
         st.disconnected = true;
         st.map = None;
         drop(st);
-        // Not from a forked child: the data connection's socket is the parent's too.
-        if let (Transport::Remote(rc), true) = (&self.inner.transport, std::process::id() == self.inner.owner_pid) {
-            rc.settle(&|| self.is_revoked());
-        }
-        match self.inner.ctl.node().call_in(
-            self.inner.epoch,
-            &Request::ImportDisconnect { import: self.inner.import_id },
-            &[],
-        ) {
-            Ok(_) | Err(Error::ConnAborted) => {}
+        match self.inner.end() {
+            Ok(()) | Err(Error::ConnAborted) => {}
             Err(e) => tracing::debug!("disconnect: {e}"),
         }
         tracing::trace!(import = self.inner.import_id, "disconnected");
@@ -920,15 +912,27 @@ impl ImportSegment {
     }
 }
 
+impl ImportInner {
+    fn is_revoked(&self) -> bool {
+        self.gens.load(self.gen_cell) != Some(self.generation)
+    }
+
+    /// Ends the import at the agent. Over a network controller, first lets the exporting agent
+    /// apply what this process sent without an answer (`RemoteConn::settle`; not from a forked
+    /// child, whose data connection is the parent's socket too).
+    fn end(&self) -> Result<()> {
+        if let (Transport::Remote(rc), true) = (&self.transport, std::process::id() == self.owner_pid) {
+            rc.settle(&|| self.is_revoked());
+        }
+        self.ctl.node().call_in(self.epoch, &Request::ImportDisconnect { import: self.import_id }, &[]).map(|_| ())
+    }
+}
+
 impl Drop for ImportInner {
     fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        if !st.disconnected && std::process::id() == self.owner_pid {
-            if let Transport::Remote(rc) = &self.transport {
-                let (gens, cell, generation) = (&self.gens, self.gen_cell, self.generation);
-                rc.settle(&|| gens.load(cell) != Some(generation));
-            }
-            let _ = self.ctl.node().call_in(self.epoch, &Request::ImportDisconnect { import: self.import_id }, &[]);
+        let disconnected = self.state.get_mut().unwrap_or_else(|p| p.into_inner()).disconnected;
+        if !disconnected && std::process::id() == self.owner_pid {
+            let _ = self.end();
         }
     }
 }

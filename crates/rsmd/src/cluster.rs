@@ -630,31 +630,29 @@ fn read_elems<const N: usize, T: rsm_os::mem::Elem + Default>(
 /// the payload is already waiting behind the header).
 const DIRECT_PUT: usize = 16 * 1024;
 
-/// Receives exactly `len` bytes from `s` into `map` at `off` (already checked). While bytes
-/// keep coming it polls the socket without blocking, for up to `spin` after the last bytes
-/// before it blocks: a receiver that blocks between the segments of a stream is woken by the
-/// sender each time, and the scheduler then tends to move it onto the sender's CPU (a wake-up
-/// from a sender says "I am about to sleep", which a streaming sender never does), where the
-/// two halve each other's throughput.
+/// Receives exactly `len` bytes from `s` into `map` at `off` (already checked). Before each
+/// blocking receive it polls the socket for up to `spin` ([`rsm_os::net::spin`]): a receiver
+/// that blocks between the segments of a stream is woken by the sender each time, and the
+/// scheduler then tends to move it onto the sender's CPU (a wake-up from a sender says "I am
+/// about to sleep", which a streaming sender never does), where the two halve each other's
+/// throughput.
 fn recv_into(s: &TcpStream, map: &rsm_os::mem::Mapping, off: usize, len: usize, spin: Duration) -> std::io::Result<()> {
     let mut done = 0;
-    let mut last = Instant::now();
-    let mut tries = 0u32;
     while done < len {
-        let spinning = !spin.is_zero() && (tries < 16 || last.elapsed() < spin);
-        let r =
-            if spinning { map.try_recv_at(s, off + done, len - done) } else { map.recv_at(s, off + done, len - done) };
+        let (at, want) = (off + done, len - done);
+        let polled = rsm_os::net::spin(spin, || match map.try_recv_at(s, at, want) {
+            Ok(n) => Ok(Some(n)),
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => Ok(None),
+            Err(e) => Err(e),
+        });
+        let r = match polled {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => map.recv_at(s, at, want),
+            Err(e) => Err(e),
+        };
         match r {
             Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                done += n;
-                last = Instant::now();
-                tries = 0;
-            }
-            Err(rustix::io::Errno::AGAIN) if spinning => {
-                tries += 1;
-                std::thread::yield_now();
-            }
+            Ok(n) => done += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
