@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Compare `rsmctl bench --json` records with `peers.sh --json` metrics (stdlib only).
 
-usage: compare.py --peers PEERS.json [--out MERGED.json] [--strict] RSM.jsonl [RSM.jsonl...]
+usage: compare.py --peers PEERS.json [--peers PEERS.json...] [--out MERGED.json] [--strict]
+                  RSM.jsonl [RSM.jsonl...]
 
 Each RSM.jsonl holds one JSON object per line as `rsmctl bench --json` prints them; with
-several files (several runs), the median over runs of each measurement is compared. Prints
+several files (several runs), the median over runs of each measurement is compared. Several
+--peers files are rounds of `peers.sh --json`: each metric's median over them is compared,
+every round's value kept in its `runs`. Prints
 the targets of issue 5 (ratio rsm/peer, target, pass/fail) and, for information, ratios
 against the physical limits. Called by bench/compare.sh.
 """
@@ -188,9 +191,28 @@ def print_table(title, rows, with_target):
         print(line)
 
 
+def merge_peers(docs):
+    """One peers document from `peers.sh --json` rounds: per metric the median over rounds."""
+    if len(docs) == 1:
+        return docs[0]
+    merged = dict(docs[0])
+    merged["runs"] = len(docs)
+    merged["rounds"] = len(docs)
+    merged["failures"] = sum(d.get("failures", 0) for d in docs)
+    metrics = {}
+    for d in docs:
+        for name, m in d.get("metrics", {}).items():
+            metrics.setdefault(name, dict(m, runs=[]))["runs"].append(m["value"])
+    for m in metrics.values():
+        m["value"] = statistics.median(m["runs"])
+    merged["metrics"] = metrics
+    return merged
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--peers", required=True, help="peers.sh --json output")
+    ap.add_argument("--peers", required=True, action="append",
+                    help="peers.sh --json output (repeat for rounds: medians over them)")
     ap.add_argument("--out", help="write the merged results here")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     ap.add_argument("--same-run", action="store_true", help="(compare.sh) peers were measured in this run")
@@ -199,8 +221,11 @@ def main():
     ap.add_argument("rsm", nargs="+", help="rsmctl bench --json output(s)")
     a = ap.parse_args()
 
-    with open(a.peers) as fh:
-        peers_doc = json.load(fh)
+    docs = []
+    for f in a.peers:
+        with open(f) as fh:
+            docs.append(json.load(fh))
+    peers_doc = merge_peers(docs)
     peers = peers_doc.get("metrics", {})
     rsm = load_rsm(a.rsm)
 

@@ -149,29 +149,14 @@ done
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-if [ "$rounds" -gt 0 ]; then
-    # One peers document: per metric the median over the rounds, each round's value kept.
-    python3 - "$work/peers.json" "$work"/peers-*.json <<'PY' || exit 1
-import json, statistics, sys
-out, files = sys.argv[1], sys.argv[2:]
-docs = [json.load(open(f)) for f in files]
-merged = dict(docs[0])
-merged["runs"] = len(docs)
-merged["rounds"] = len(docs)
-merged["failures"] = sum(d.get("failures", 0) for d in docs)
-metrics = {}
-for d in docs:
-    for name, m in d.get("metrics", {}).items():
-        metrics.setdefault(name, dict(m, runs=[]))["runs"].append(m["value"])
-for m in metrics.values():
-    m["value"] = statistics.median(m["runs"])
-merged["metrics"] = metrics
-json.dump(merged, open(out, "w"), indent=2)
-PY
-fi
-
 # --- compare -----------------------------------------------------------------
-copts=(--peers "$work/peers.json" --load-before "$load_before" --load-after "$load_after")
+# With rounds, compare.py takes every round's peers file and compares medians over them.
+copts=(--load-before "$load_before" --load-after "$load_after")
+if [ "$rounds" -gt 0 ]; then
+    for ((r = 1; r <= rounds; r++)); do copts+=(--peers "$work/peers-$r.json"); done
+else
+    copts+=(--peers "$work/peers.json")
+fi
 [ -n "$out" ] && copts+=(--out "$out")
 [ "$strict" = 1 ] && copts+=(--strict)
 [ -z "$peers_json" ] && copts+=(--same-run)
