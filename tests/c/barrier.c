@@ -34,11 +34,17 @@ int main(void)
 	REQUIRE(rsm_memseg_import_connect(ctl, node, id, RSM_PERM_RDWR, &im), RSM_SUCCESS);
 	REQUIRE(rsm_memseg_import_connect(ctl, node, id, RSM_PERM_RDWR, &im2), RSM_SUCCESS);
 
-	/* init: handle, then barrier pointer, then type. */
+	/* init: handle, then barrier pointer; the type is accepted and ignored (RSMAPI 3.9),
+	 * also outside the enum (0 for the never defined RSM_BAR_DEFAULT, 7). */
 	EXPECT(rsm_memseg_import_init_barrier(NULL, RSM_BARRIER_NODE, &bar), RSMERR_BAD_SEG_HNDL);
 	EXPECT(rsm_memseg_import_init_barrier(NULL, RSM_BARRIER_NODE, NULL), RSMERR_BAD_SEG_HNDL);
 	EXPECT(rsm_memseg_import_init_barrier(im, RSM_BARRIER_NODE, NULL), RSMERR_BAD_BARRIER_PTR);
-	EXPECT(rsm_memseg_import_init_barrier(im, (rsm_barrier_type_t)7, &bar), RSMERR_BAD_BARRIER_PTR);
+	EXPECT(rsm_memseg_import_init_barrier(im, (rsm_barrier_type_t)7, &bar), RSM_SUCCESS);
+	EXPECT(rsm_memseg_import_open_barrier(&bar), RSM_SUCCESS);
+	EXPECT(rsm_memseg_import_close_barrier(&bar), RSM_SUCCESS);
+	EXPECT(rsm_memseg_import_destroy_barrier(&bar), RSM_SUCCESS);
+	EXPECT(rsm_memseg_import_init_barrier(im, (rsm_barrier_type_t)0, &bar), RSM_SUCCESS);
+	EXPECT(rsm_memseg_import_destroy_barrier(&bar), RSM_SUCCESS);
 	memset(&bar, 0, sizeof(bar));
 	REQUIRE(rsm_memseg_import_init_barrier(im, RSM_BARRIER_NODE, &bar), RSM_SUCCESS);
 	CHECK(bar.seg == (void *)im, "init stores the import handle in barrier->seg");

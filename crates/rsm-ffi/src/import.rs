@@ -256,7 +256,10 @@ pub unsafe extern "C" fn rsm_memseg_import_init_barrier(
     boundary::call(|| {
         let seg = import(im_memseg.cast_const().cast())?;
         non_null(barrier, Error::BadBarrierPtr)?;
-        let bar = seg.init_barrier(BarrierType::try_from(ty)?)?;
+        // RSMAPI 3.9: the type is accepted and ignored (every type gives the same
+        // guarantees); a value outside the enum is no error (e.g. 0 for the documented but
+        // never defined RSM_BAR_DEFAULT).
+        let bar = seg.init_barrier(BarrierType::try_from(ty).unwrap_or(BarrierType::Segment))?;
         let entry = BarEntry { bar: Arc::new(bar), seg: im_memseg as usize };
         let h = BARRIERS.insert(entry).ok_or(Error::InsufficientMem)?;
         let out = rsmapi_barrier_t { seg: im_memseg.cast(), gnum: ((h as usize) >> 32) as u16, privdata: h };

@@ -140,9 +140,20 @@ pub unsafe extern "C" fn rsm_intr_signal_wait_pollfd(
             if (fds as usize) % align_of::<pollfd>() != 0 {
                 return Err(Error::BadAddr);
             }
-            // SAFETY: fds is aligned (checked), not NULL (checked), and valid for reading and
-            // writing n entries (caller contract) that nothing else uses during the call;
-            // PollFd has the layout of struct pollfd (asserted above).
+            // Let the kernel check the array first, as illumos did by calling poll() before
+            // it read fds[]: an unreadable array is RSMERR_BAD_ADDR and too many entries
+            // RSMERR_BAD_ARGS_ERRORS, not a crash.
+            // SAFETY: fds holds struct pollfd entries (caller contract; PollFd has that
+            // layout, asserted above).
+            unsafe { rsm_os::poll::probe(fds.cast::<PollFd>(), n) }.map_err(|e| match e {
+                rsm_os::Errno::FAULT => Error::BadAddr,
+                rsm_os::Errno::INTR => Error::Interrupted,
+                rsm_os::Errno::AGAIN | rsm_os::Errno::NOMEM => Error::InsufficientResources,
+                _ => Error::BadArgsErrors,
+            })?;
+            // SAFETY: fds is aligned (checked), not NULL (checked), readable and writable for
+            // n entries (the kernel just read and wrote them all), and nothing else uses them
+            // during the call (caller contract); PollFd has the layout of struct pollfd.
             unsafe { std::slice::from_raw_parts_mut(fds.cast::<PollFd>(), n) }
         };
         let ready = rsm::wait_pollfd(entries, rsm::timeout_ms(timeout))?;

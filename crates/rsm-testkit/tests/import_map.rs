@@ -290,3 +290,36 @@ fn t7_alignment_and_bounds() {
     assert_eq!(imp.init_barrier(BarrierType::Node).unwrap_err(), Error::BadSegHndl);
     assert_eq!(imp.map(perm::RDWR, 0, PAGE).unwrap_err(), Error::BadSegHndl);
 }
+
+/// A put or get through an explicit mapping that allows less than the connection is
+/// `RSMERR_PERM_DENIED` (the missing right, RSMAPI 3.7's check before the bounds), not a
+/// length error; the segment is unchanged.
+#[test]
+fn t7_access_through_a_narrower_mapping_is_perm_denied() {
+    let (agent, seg, id) = setup();
+    let ctl = agent.controller("loopback");
+    seg.write_at(0, b"original").unwrap();
+    for (map_perm, put_ok, get_ok) in [(perm::READ, false, true), (perm::NONE, false, false), (perm::RDWR, true, true)]
+    {
+        let imp = ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap();
+        let _bar = imp.init_barrier(BarrierType::Node).unwrap();
+        imp.map(map_perm, 0, PAGE).unwrap();
+        let put = imp.put(0, b"changed!");
+        let mut back = [0u8; 8];
+        let get = imp.get(0, &mut back);
+        assert_eq!(put, if put_ok { Ok(()) } else { Err(Error::PermDenied) }, "put, map perm {map_perm:o}");
+        assert_eq!(get, if get_ok { Ok(()) } else { Err(Error::PermDenied) }, "get, map perm {map_perm:o}");
+        let want: &[u8] = if put_ok { b"changed!" } else { b"original" };
+        assert_eq!(exporter_bytes(&seg, 0, 8), want, "map perm {map_perm:o}");
+        if get_ok {
+            assert_eq!(&back, want);
+        }
+        // The rights check comes before the bounds check, as for the connection's rights.
+        if !put_ok {
+            assert_eq!(imp.put(2 * PAGE, b"x"), Err(Error::PermDenied));
+        }
+        imp.unmap().unwrap();
+        imp.disconnect().unwrap();
+        seg.write_at(0, b"original").unwrap();
+    }
+}

@@ -114,13 +114,14 @@ fn t15_vector_errors_and_residual_counts() {
     let foreign = LocalMemory::allocate(&other.controller("loopback"), 4096).unwrap();
     let mut iov = [IoVec { local: Local::Handle(&foreign, 0), remote_offset: 0, len: 8 }];
     assert_eq!(imp.putv(&mut iov, PostFlags::empty()).unwrap_err(), SgError { error: Error::BadSgio, residual: 1 });
-    // Rights and barriers apply as for put/get.
+    // Rights apply as for put/get; a barrier is not needed in either mode (see
+    // t15_vectors_need_no_barrier_in_implicit_mode).
     let (_e2, _h2, id2, imp2) = setup(&agent);
     let ro = ImportSegment::connect(&ctl, 1, id2, perm::READ).unwrap();
     let mut iov = [IoVec { local: Local::Src(b"x"), remote_offset: 0, len: 1 }];
     assert_eq!(ro.putv(&mut iov, PostFlags::empty()).unwrap_err().error, Error::PermDenied);
     let mut iov = [IoVec { local: Local::Src(b"x"), remote_offset: 0, len: 1 }];
-    assert_eq!(imp2.putv(&mut iov, PostFlags::empty()).unwrap_err().error, Error::BarrierUninitialized);
+    imp2.putv(&mut iov, PostFlags::empty()).unwrap();
     imp2.set_mode(BarrierMode::Explicit).unwrap();
     imp2.putv(&mut iov, PostFlags::empty()).unwrap();
     // A disconnected segment.
@@ -200,4 +201,45 @@ fn t15_local_memory_handle_errors() {
     assert_eq!(lm.len(), 100);
     assert!(lm.controller().same(&ctl));
     assert_eq!(lm.write_at(99, b"xy").unwrap_err(), Error::BadLength);
+}
+
+/// putv and getv in implicit mode need no barrier (RSMAPI 3.8 lists no barrier error; T15
+/// connects and calls putv): every entry is still its own checked window, and a revocation
+/// is still reported. A single put on the same handle does need one. Locally and over tcp0.
+#[test]
+fn t15_vectors_need_no_barrier_in_implicit_mode() {
+    let check = |imp: &ImportSegment, what: &str| {
+        assert_eq!(imp.put(0, b"x"), Err(Error::BarrierUninitialized), "{what}: a single put");
+        let lm = LocalMemory::allocate(imp.controller(), 4096).unwrap();
+        lm.write_at(0, b"handle").unwrap();
+        let mut iov = [
+            IoVec { local: Local::Src(b"no-barrier"), remote_offset: 100, len: 10 },
+            IoVec { local: Local::Handle(&lm, 0), remote_offset: 200, len: 6 },
+        ];
+        imp.putv(&mut iov, PostFlags::empty()).unwrap_or_else(|e| panic!("{what}: putv {e:?}"));
+        let (mut a, mut b) = ([0u8; 10], [0u8; 6]);
+        let mut g = [
+            IoVec { local: Local::Dst(&mut a), remote_offset: 100, len: 10 },
+            IoVec { local: Local::Dst(&mut b), remote_offset: 200, len: 6 },
+        ];
+        imp.getv(&mut g, PostFlags::empty()).unwrap_or_else(|e| panic!("{what}: getv {e:?}"));
+        assert_eq!((&a, &b), (b"no-barrier", b"handle"), "{what}");
+    };
+
+    let agent = TestAgent::start(1);
+    let (mut e, h, _id, imp) = setup(&agent);
+    check(&imp, "loopback");
+    assert_eq!(e.ok(&format!("read {h} 100 10")), "no-barrier");
+    e.ok(&format!("unpublish {h}"));
+    let mut iov = [IoVec { local: Local::Src(b"late"), remote_offset: 0, len: 4 }];
+    assert_eq!(imp.putv(&mut iov, PostFlags::empty()).unwrap_err().error, Error::ConnAborted);
+
+    let c = rsm_testkit::TestCluster::start(2);
+    let seg = rsm::ExportSegment::allocate(&c.controller(1, "tcp0"), SIZE, rsm::ExportFlags::empty()).unwrap();
+    let id = seg.publish(0, &[]).unwrap();
+    let remote = ImportSegment::connect(&c.controller(2, "tcp0"), 1, id, perm::RDWR).unwrap();
+    check(&remote, "tcp0");
+    let mut mem = [0u8; 10];
+    seg.read_at(100, &mut mem).unwrap();
+    assert_eq!(&mem, b"no-barrier");
 }

@@ -254,3 +254,37 @@ fn waits_interrupted_by_a_signal() {
     p.ok(&format!("post {h}"));
     seg.signal_wait(MS(1000)).unwrap();
 }
+
+/// Poll descriptors follow the man pages where illumos did not (RSMAPI 3.4, 3.10, section 8
+/// item 6): only a published export or a connected import gives one, and unpublish fails
+/// while one is held, as destroy and disconnect do.
+#[test]
+fn pollfd_needs_a_live_segment_and_blocks_unpublish() {
+    let agent = TestAgent::start(1);
+    let ctl = agent.controller("loopback");
+    let seg = ExportSegment::allocate(&ctl, 4096, ExportFlags::empty()).unwrap();
+    assert_eq!(seg.get_pollfd().unwrap_err(), Error::BadSegHndl, "not published yet");
+    let id = seg.publish(0, &[]).unwrap();
+    let pfd = seg.get_pollfd().unwrap();
+    assert_eq!(pfd.events, POLLRDNORM);
+    assert_eq!(seg.unpublish().unwrap_err(), Error::PollfdInUse);
+    // Still published and working: an importer connects and posts, the descriptor reports it.
+    let imp = ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap();
+    imp.signal_post(PostFlags::empty()).unwrap();
+    let mut fds = [pfd];
+    assert_eq!(wait_pollfd(&mut fds, MS(1000)).unwrap(), 1);
+    seg.release_pollfd().unwrap();
+    let ipfd = imp.get_pollfd().unwrap();
+    assert_eq!(ipfd.events, POLLRDNORM);
+    imp.release_pollfd().unwrap();
+    seg.unpublish().unwrap();
+    // The importer is cut off: no descriptor for it, and none for the unpublished export.
+    assert_eq!(imp.get_pollfd().unwrap_err(), Error::BadSegHndl, "revoked import");
+    assert_eq!(seg.get_pollfd().unwrap_err(), Error::BadSegHndl, "unpublished again");
+    imp.disconnect().unwrap();
+    // Published again, it gives descriptors again.
+    seg.publish(0, &[]).unwrap();
+    seg.get_pollfd().unwrap();
+    seg.release_pollfd().unwrap();
+    seg.destroy().unwrap();
+}

@@ -390,7 +390,9 @@ impl ExportSegment {
     ///
     /// # Errors
     ///
-    /// [`Error::BadSegHndl`], [`Error::SegNotPublished`], [`Error::NotCreator`].
+    /// [`Error::BadSegHndl`], [`Error::SegNotPublished`], [`Error::NotCreator`],
+    /// [`Error::PollfdInUse`] (a descriptor from [`ExportSegment::get_pollfd`] is still held,
+    /// as the RSMAPI man page says; illumos did not check).
     #[doc(alias = "rsm_memseg_export_unpublish")]
     pub fn unpublish(&self) -> Result<()> {
         let mut st = wlock(&self.inner.state);
@@ -401,6 +403,10 @@ impl ExportSegment {
             return Err(Error::SegNotPublished);
         }
         self.check_creator()?;
+        // get_pollfd takes its reference under the state lock held here.
+        if self.inner.counter.pollfd_in_use() {
+            return Err(Error::PollfdInUse);
+        }
         match self.inner.ctl.node().call_in(
             self.inner.epoch,
             &Request::ExportUnpublish { export: self.inner.export_id },
@@ -588,15 +594,20 @@ impl ExportSegment {
         self.inner.counter.wait(timeout)
     }
 
-    /// A descriptor for [`crate::wait_pollfd`]; while held, destroy fails with
+    /// A descriptor for [`crate::wait_pollfd`]; while held, unpublish and destroy fail with
     /// [`Error::PollfdInUse`].
     ///
     /// # Errors
     ///
-    /// [`Error::BadSegHndl`] (destroyed).
+    /// [`Error::BadSegHndl`] (destroyed, or not published: RSMAPI 3.10 wants a published
+    /// segment; illumos did not check).
     #[doc(alias = "rsm_memseg_get_pollfd")]
     pub fn get_pollfd(&self) -> Result<PollFd> {
-        self.check_live()?;
+        // The reference is taken under the state lock, which unpublish holds while it checks.
+        let st = rlock(&self.inner.state);
+        if st.destroyed || st.published.is_none() {
+            return Err(Error::BadSegHndl);
+        }
         Ok(self.inner.counter.get_pollfd())
     }
 

@@ -86,6 +86,32 @@ struct MapState {
     /// Window length (bytes the caller asked for).
     len: usize,
     implicit: bool,
+    /// What the mapping allows ([`perm::READ`], [`perm::WRITE`]): an explicit mapping may
+    /// allow less than the connection.
+    perm: u32,
+}
+
+/// One put or get as [`ImportSegment::access`] checks it.
+#[derive(Clone, Copy)]
+struct Access {
+    caller: Caller,
+    /// Segment offset.
+    offset: usize,
+    /// Length in bytes.
+    bytes: usize,
+    /// Access width: the offset must be a multiple.
+    align: usize,
+    /// A put (needs the write right) or a get (read).
+    write: bool,
+}
+
+/// Who asks for an access: a put or get of its own, or an entry of a scatter/gather vector.
+/// In implicit mode a put or get needs the segment's barrier; putv/getv do not (RSMAPI 3.8
+/// lists no barrier error for them: each entry is its own window, checked the same way).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    Single,
+    Vector,
 }
 
 #[derive(Default)]
@@ -375,7 +401,7 @@ impl ImportSegment {
             _ => Error::MapFailed,
         })?;
         let ptr = NonNull::new(mapping.as_ptr()).ok_or(Error::MapFailed)?;
-        st.map = Some(MapState { mapping, offset, len, implicit: false });
+        st.map = Some(MapState { mapping, offset, len, implicit: false, perm: perm & perm::RDWR });
         Ok(ptr)
     }
 
@@ -456,10 +482,7 @@ impl ImportSegment {
     #[inline]
     fn access(
         &self,
-        offset: usize,
-        bytes: usize,
-        align: usize,
-        write_access: bool,
+        Access { caller, offset, bytes, align, write: write_access }: Access,
         copy: impl FnOnce(&Mapping, usize) -> std::result::Result<(), rsm_os::mem::OutOfBounds>,
         remote: impl FnOnce(&RemoteConn, bool, &dyn Fn() -> bool) -> Result<()>,
     ) -> Result<()> {
@@ -468,7 +491,7 @@ impl ImportSegment {
         }
         let inner = &*self.inner;
         if let Transport::Remote(rc) = &inner.transport {
-            return self.access_remote(rc, offset, bytes, write_access, remote);
+            return self.access_remote(rc, caller, offset, bytes, write_access, remote);
         }
         let mut st = read(&inner.state);
         if st.disconnected {
@@ -484,7 +507,9 @@ impl ImportSegment {
         }
         let Some(m) = st.map.as_ref() else { return Err(Error::SegNotMapped) };
         let needed = if write_access { perm::WRITE } else { perm::READ };
-        if inner.rights & needed == 0 {
+        // The connection's right, then what an explicit mapping allows (a read-only mapping
+        // of a read-write connection takes no put through it).
+        if inner.rights & needed == 0 || m.perm & needed == 0 {
             return Err(Error::PermDenied);
         }
         // Any byte outside an explicit window is BAD_OFFSET; past the end of the segment
@@ -495,7 +520,7 @@ impl ImportSegment {
         };
         let implicit = inner.mode.load(Ordering::Relaxed) == BarrierMode::Implicit as u8;
         if implicit {
-            if inner.barrier.load(Ordering::Relaxed) == 0 {
+            if caller == Caller::Single && inner.barrier.load(Ordering::Relaxed) == 0 {
                 return Err(Error::BarrierUninitialized);
             }
             if self.is_revoked() {
@@ -522,6 +547,7 @@ impl ImportSegment {
     fn access_remote(
         &self,
         rc: &RemoteConn,
+        caller: Caller,
         offset: usize,
         bytes: usize,
         write_access: bool,
@@ -540,7 +566,7 @@ impl ImportSegment {
         }
         let implicit = inner.mode.load(Ordering::Relaxed) == BarrierMode::Implicit as u8;
         if implicit {
-            if inner.barrier.load(Ordering::Relaxed) == 0 {
+            if caller == Caller::Single && inner.barrier.load(Ordering::Relaxed) == 0 {
                 return Err(Error::BarrierUninitialized);
             }
             if self.is_revoked() {
@@ -577,7 +603,7 @@ impl ImportSegment {
             rsm_os::Errno::ACCESS => Error::BadPerms,
             _ => Error::MapFailed,
         })?;
-        st.map = Some(MapState { mapping, offset: 0, len: self.inner.size, implicit: true });
+        st.map = Some(MapState { mapping, offset: 0, len: self.inner.size, implicit: true, perm: self.inner.rights });
         Ok(())
     }
 
@@ -591,11 +617,12 @@ impl ImportSegment {
     /// [`Error::BarrierUninitialized`] and [`Error::ConnAborted`].
     #[doc(alias = "rsm_memseg_import_put")]
     pub fn put(&self, offset: usize, src: &[u8]) -> Result<()> {
+        self.put_as(Caller::Single, offset, src)
+    }
+
+    pub(crate) fn put_as(&self, caller: Caller, offset: usize, src: &[u8]) -> Result<()> {
         self.access(
-            offset,
-            src.len(),
-            1,
-            true,
+            Access { caller, offset, bytes: src.len(), align: 1, write: true },
             |m, at| m.write_at(at, src),
             |rc, ack, rv| rc.put(offset, src, 1, ack, rv),
         )
@@ -608,13 +635,14 @@ impl ImportSegment {
     /// As for [`ImportSegment::put`], with the read right.
     #[doc(alias = "rsm_memseg_import_get")]
     pub fn get(&self, offset: usize, dst: &mut [u8]) -> Result<()> {
+        self.get_as(Caller::Single, offset, dst)
+    }
+
+    pub(crate) fn get_as(&self, caller: Caller, offset: usize, dst: &mut [u8]) -> Result<()> {
         let len = dst.len();
         let p = dst.as_mut_ptr();
         self.access(
-            offset,
-            len,
-            1,
-            false,
+            Access { caller, offset, bytes: len, align: 1, write: false },
             |m, at| m.read_at(at, dst),
             |rc, _, rv| {
                 // SAFETY: `dst` was only lent to the local closure, which this path does not
@@ -628,10 +656,7 @@ impl ImportSegment {
     fn put_elems<T: Elem>(&self, offset: usize, src: &[T]) -> Result<()> {
         let w = std::mem::size_of::<T>();
         self.access(
-            offset,
-            std::mem::size_of_val(src),
-            w,
-            true,
+            Access { caller: Caller::Single, offset, bytes: std::mem::size_of_val(src), align: w, write: true },
             |m, at| m.write_elems(at, src),
             |rc, ack, rv| rc.put(offset, &rsm_os::mem::elems_to_bytes(src), w, ack, rv),
         )
@@ -643,10 +668,7 @@ impl ImportSegment {
         let len = std::mem::size_of_val(dst);
         let p = dst.as_mut_ptr();
         self.access(
-            offset,
-            len,
-            w,
-            false,
+            Access { caller: Caller::Single, offset, bytes: len, align: w, write: false },
             |m, at| m.read_elems(at, dst),
             |rc, _, rv| {
                 let mut bytes = vec![0u8; len];
@@ -674,14 +696,27 @@ impl ImportSegment {
     /// multiple of the item size.
     #[doc(alias = "rsm_memseg_import_put")]
     pub unsafe fn put_raw<T: Elem>(&self, offset: usize, src: *const T, count: usize) -> Result<()> {
+        // SAFETY: this function's contract.
+        unsafe { self.put_raw_as(Caller::Single, offset, src, count) }
+    }
+
+    /// [`ImportSegment::put_raw`] for `caller`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ImportSegment::put_raw`].
+    pub(crate) unsafe fn put_raw_as<T: Elem>(
+        &self,
+        caller: Caller,
+        offset: usize,
+        src: *const T,
+        count: usize,
+    ) -> Result<()> {
         // An overflowing size can only fail the bounds check, which comes after the others.
         let bytes = count.saturating_mul(std::mem::size_of::<T>());
         let w = std::mem::size_of::<T>();
         self.access(
-            offset,
-            bytes,
-            w,
-            true,
+            Access { caller, offset, bytes, align: w, write: true },
             |m, at| {
                 // SAFETY: src is aligned and readable for count items (this function's contract).
                 unsafe { m.write_from_raw(at, src, count) }
@@ -709,13 +744,26 @@ impl ImportSegment {
     /// multiple of the item size.
     #[doc(alias = "rsm_memseg_import_get")]
     pub unsafe fn get_raw<T: Elem>(&self, offset: usize, dst: *mut T, count: usize) -> Result<()> {
+        // SAFETY: this function's contract.
+        unsafe { self.get_raw_as(Caller::Single, offset, dst, count) }
+    }
+
+    /// [`ImportSegment::get_raw`] for `caller`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ImportSegment::get_raw`].
+    pub(crate) unsafe fn get_raw_as<T: Elem>(
+        &self,
+        caller: Caller,
+        offset: usize,
+        dst: *mut T,
+        count: usize,
+    ) -> Result<()> {
         let bytes = count.saturating_mul(std::mem::size_of::<T>());
         let w = std::mem::size_of::<T>();
         self.access(
-            offset,
-            bytes,
-            w,
-            false,
+            Access { caller, offset, bytes, align: w, write: false },
             |m, at| {
                 // SAFETY: dst is aligned and writable for count items (this function's contract).
                 unsafe { m.read_into_raw(at, dst, count) }
@@ -816,10 +864,7 @@ impl ImportSegment {
             return Err(Error::BadLength);
         }
         self.access(
-            offset,
-            len,
-            1,
-            put,
+            Access { caller: Caller::Vector, offset, bytes: len, align: 1, write: put },
             |m, at| {
                 if put {
                     Mapping::copy_between(local, local_off, m, at, len)
@@ -888,10 +933,14 @@ impl ImportSegment {
     ///
     /// # Errors
     ///
-    /// [`Error::BadSegHndl`] (disconnected).
+    /// [`Error::BadSegHndl`] (disconnected, or cut off by the exporter: RSMAPI 3.10 wants a
+    /// connected segment; illumos did not check).
     #[doc(alias = "rsm_memseg_get_pollfd")]
     pub fn get_pollfd(&self) -> Result<PollFd> {
         self.check_connected()?;
+        if self.is_revoked() {
+            return Err(Error::BadSegHndl);
+        }
         Ok(self.inner.counter.get_pollfd())
     }
 

@@ -9,7 +9,7 @@
 
 use crate::controller::Controller;
 use crate::error::{Error, Result};
-use crate::import::ImportSegment;
+use crate::import::{Caller, ImportSegment};
 use crate::signal::PostFlags;
 use rsm_os::mem::{Mapping, Prot};
 use std::ptr::NonNull;
@@ -198,13 +198,13 @@ impl ImportSegment {
                     if !put || e.len > s.len() {
                         return Err(fail(if put { Error::BadLength } else { Error::BadSgio }));
                     }
-                    self.put(e.remote_offset, &s[..e.len])
+                    self.put_as(Caller::Vector, e.remote_offset, &s[..e.len])
                 }
                 Local::Dst(d) => {
                     if put || e.len > d.len() {
                         return Err(fail(if put { Error::BadSgio } else { Error::BadLength }));
                     }
-                    self.get(e.remote_offset, &mut d[..e.len])
+                    self.get_as(Caller::Vector, e.remote_offset, &mut d[..e.len])
                 }
                 Local::Raw(b) => {
                     if e.len > b.len {
@@ -212,11 +212,11 @@ impl ImportSegment {
                     }
                     if put {
                         // SAFETY: b is readable for b.len >= e.len bytes (RawBuf::new's contract).
-                        unsafe { self.put_raw::<u8>(e.remote_offset, b.ptr, e.len) }
+                        unsafe { self.put_raw_as::<u8>(Caller::Vector, e.remote_offset, b.ptr, e.len) }
                     } else {
                         // SAFETY: b is writable for b.len >= e.len bytes when it is the
                         // destination of a get (RawBuf::new's contract).
-                        unsafe { self.get_raw::<u8>(e.remote_offset, b.ptr, e.len) }
+                        unsafe { self.get_raw_as::<u8>(Caller::Vector, e.remote_offset, b.ptr, e.len) }
                     }
                 }
             };
@@ -235,7 +235,9 @@ impl ImportSegment {
     ///
     /// [`SgError`] with the error and the number of entries not done:
     /// [`Error::BadSgio`] (0 or more than 16 entries, disconnected, a `Dst` entry), else the
-    /// errors of [`ImportSegment::put`].
+    /// errors of [`ImportSegment::put`] except [`Error::BarrierUninitialized`]: in implicit
+    /// mode each entry is checked on its own, with or without a barrier initialised (RSMAPI
+    /// 3.8).
     #[doc(alias = "rsm_memseg_import_putv")]
     pub fn putv(&self, iov: &mut [IoVec<'_>], flags: PostFlags) -> std::result::Result<(), SgError> {
         self.vector(iov, flags, true)
