@@ -233,14 +233,17 @@ static void rebind(void)
  * RSMERR_NOT_CREATOR, and the segment is unharmed. */
 static void not_creator(void)
 {
-	char *buf = test_pages(2 * pg), *other = test_pages(2 * pg);
+	char *buf = test_pages(2 * pg), *other = test_pages(2 * pg), *buf2 = test_pages(pg);
 	rsm_memseg_export_handle_t ex = NULL, ex2 = NULL;
 	rsm_memseg_id_t id = 0;
 	pid_t pid;
 	int status = -1;
 
 	REQUIRE(rsm_memseg_export_create(ctl, &ex, buf, 2 * pg, RSM_ALLOW_REBIND), RSM_SUCCESS);
-	REQUIRE(rsm_memseg_export_create(ctl, &ex2, buf + pg, pg, 0), RSM_SUCCESS);
+	/* Pages a live segment exports cannot be exported again (each segment re-backs its
+	 * pages with memory of its own). */
+	EXPECT(rsm_memseg_export_create(ctl, &ex2, buf + pg, pg, 0), RSMERR_BAD_ADDR);
+	REQUIRE(rsm_memseg_export_create(ctl, &ex2, buf2, pg, 0), RSM_SUCCESS);
 	REQUIRE(rsm_memseg_export_publish(ex2, &id, NULL, 0), RSM_SUCCESS);
 	fflush(stdout);
 	pid = fork();
@@ -264,6 +267,7 @@ static void not_creator(void)
 	EXPECT(rsm_memseg_export_destroy(ex), RSM_SUCCESS);
 	test_free_pages(buf, 2 * pg);
 	test_free_pages(other, 2 * pg);
+	test_free_pages(buf2, pg);
 }
 
 int main(void)

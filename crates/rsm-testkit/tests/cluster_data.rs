@@ -450,7 +450,10 @@ fn ids_per_node_republish_and_rebind_seen_remotely() {
     let mut ex = c.puppet(1);
     let b1 = ex.ok("buf 8192 old-contents");
     let b2 = ex.ok("buf 8192 new-contents");
-    let norebind = ex.ok(&format!("exportbuf {b1}"));
+    let b0 = ex.ok("buf 8192 fixed");
+    // Pages a live segment exports cannot be exported a second time.
+    let norebind = ex.ok(&format!("exportbuf {b0}"));
+    assert_eq!(ex.err(&format!("exportbuf {b0} rebind")), "RSMERR_BAD_ADDR");
     let h = ex.ok(&format!("exportbuf {b1} rebind"));
     assert_eq!(ex.err(&format!("rebind {norebind} {b2}")), "RSMERR_REBIND_NOT_ALLOWED");
     let rid = ex.num(&format!("publish {h} 0 2:666")) as u32;

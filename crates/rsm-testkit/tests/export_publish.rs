@@ -332,3 +332,53 @@ fn t12_rebind_of_rsm_allocated_memory_in_another_process() {
     imp.get(200, &mut got).unwrap();
     assert_eq!(&got, b"direct");
 }
+
+/// Two live segments over the same caller pages cannot both re-back them (each would bring
+/// memory of its own, and the first one's importers would silently stop seeing the caller's
+/// writes): the second create, or a rebind onto exported pages, is `RSMERR_BAD_ADDR`. Once
+/// the first is destroyed or rebound away, the pages can be exported again; the first
+/// segment keeps working throughout.
+#[test]
+fn one_live_segment_per_caller_range() {
+    let agent = TestAgent::start(1);
+    let ctl = agent.controller("loopback");
+    let buf = PageBuf::filled(4 * PAGE, b"shared ");
+    let (p, len) = (buf.ptr(), buf.len());
+    let at = |off: usize| NonNull::new(p.as_ptr().wrapping_add(off)).unwrap();
+    // SAFETY: the pages are this test's PageBufs', reached only through their raw copies and
+    // mapped until they drop after every segment; failing calls do not touch memory.
+    let create = |addr: NonNull<u8>, n: usize, f: ExportFlags| unsafe { ExportSegment::create(&ctl, addr, n, f) };
+    // SAFETY: as above.
+    let rebind = |seg: &ExportSegment, addr: NonNull<u8>, n: usize| unsafe { seg.rebind(addr, n) };
+    let first = create(p, len, ExportFlags::ALLOW_REBIND).unwrap();
+    let id = first.publish(0, &[]).unwrap();
+    let imp = ImportSegment::connect(&ctl, 1, id, perm::RDWR).unwrap();
+    let _bar = imp.init_barrier(BarrierType::Node).unwrap();
+    for (off, n, what) in
+        [(0, len, "the same range"), (PAGE, PAGE, "a page inside"), (3 * PAGE, 2 * PAGE, "overlapping the end")]
+    {
+        let r = create(at(off), n, ExportFlags::empty());
+        assert_eq!(r.err(), Some(Error::BadAddr), "{what}");
+    }
+    // The first segment still shares the caller's pages with its importer.
+    buf.write(8, b"after");
+    let mut got = [0u8; 5];
+    imp.get(8, &mut got).unwrap();
+    assert_eq!(&got, b"after");
+
+    // Rebind onto pages another segment exports: refused as well.
+    let other = PageBuf::new(len);
+    let second = create(other.ptr(), len, ExportFlags::ALLOW_REBIND).unwrap();
+    assert_eq!(rebind(&second, p, len).unwrap_err(), Error::BadAddr);
+    // Rebinding the first away frees its old pages for a new segment.
+    let third_buf = PageBuf::new(len);
+    rebind(&first, third_buf.ptr(), len).unwrap();
+    let again = create(p, len, ExportFlags::empty()).unwrap();
+    again.destroy().unwrap();
+    // And destroy frees them too.
+    second.destroy().unwrap();
+    let again = create(other.ptr(), len, ExportFlags::empty()).unwrap();
+    again.destroy().unwrap();
+    imp.disconnect().unwrap();
+    first.destroy().unwrap();
+}

@@ -83,6 +83,32 @@ impl std::fmt::Debug for ExportSegment {
     }
 }
 
+/// Caller memory that live export segments of this process re-back: start -> end. Two
+/// segments over one range would each re-back it with their own memory, and the first one's
+/// importers would silently stop seeing the caller's writes; the second is refused instead.
+fn exported_ranges() -> &'static std::sync::Mutex<std::collections::BTreeMap<usize, usize>> {
+    static R: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<usize, usize>>> =
+        std::sync::OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Records `[start, start+len)` as exported; [`Error::BadAddr`] if it overlaps a range a live
+/// segment of this process already exports.
+fn claim_range(start: usize, len: usize) -> Result<()> {
+    let end = start.checked_add(len).ok_or(Error::BadAddr)?;
+    let mut r = crate::node::lock(exported_ranges());
+    // The range starting last before `end` is the only one that can overlap.
+    if r.range(..end).next_back().is_some_and(|(_, &e)| e > start) {
+        return Err(Error::BadAddr);
+    }
+    r.insert(start, end);
+    Ok(())
+}
+
+fn release_range(start: usize) {
+    crate::node::lock(exported_ranges()).remove(&start);
+}
+
 fn fresh_memfd(size: usize) -> Result<OwnedFd> {
     let fd = rsm_os::memfd::create("rsm-segment", size as u64).map_err(|_| Error::InsufficientMem)?;
     rsm_os::memfd::seal_size(&fd).map_err(|_| Error::InsufficientMem)?;
@@ -145,7 +171,10 @@ impl ExportSegment {
     /// In the order of `rsm_memseg_export_create`: [`Error::BadLength`] (0),
     /// [`Error::BadMemAlignment`] (`addr` or `size` not page aligned), [`Error::BadLength`]
     /// (over the limit), [`Error::InsufficientMem`], [`Error::InsufficientResources`],
-    /// [`Error::BadAddr`] (range not mapped).
+    /// [`Error::BadAddr`] (range not mapped, or overlapping memory that a live segment of
+    /// this process already exports: each segment re-backs its range with memory of its
+    /// own, so a second one over the same pages would silently cut the first one's importers
+    /// off the caller's writes).
     #[doc(alias = "rsm_memseg_export_create")]
     pub unsafe fn create(
         ctl: &Controller,
@@ -163,13 +192,21 @@ impl ExportSegment {
         if !rsm_os::mem::is_mapped(addr, size) {
             return Err(Error::BadAddr);
         }
-        let memfd = fresh_memfd(size)?;
-        // SAFETY: the caller owns the mapped range (function contract; mapped checked above).
-        unsafe { rsm_os::mem::reback_shared(&memfd, addr, size) }.map_err(|_| Error::BadAddr)?;
-        // SAFETY: the range is now our shared mapping of memfd and stays mapped until destroy
-        // (caller contract: not unmapped before destroy).
-        let region = unsafe { Mapping::borrowed(addr, size, Prot::ReadWrite) };
-        Self::register(ctl, size, flags, region, false, memfd)
+        let start = addr.as_ptr() as usize;
+        claim_range(start, size)?;
+        let r = (|| {
+            let memfd = fresh_memfd(size)?;
+            // SAFETY: the caller owns the mapped range (function contract; mapped checked above).
+            unsafe { rsm_os::mem::reback_shared(&memfd, addr, size) }.map_err(|_| Error::BadAddr)?;
+            // SAFETY: the range is now our shared mapping of memfd and stays mapped until
+            // destroy (caller contract: not unmapped before destroy).
+            let region = unsafe { Mapping::borrowed(addr, size, Prot::ReadWrite) };
+            Self::register(ctl, size, flags, region, false, memfd)
+        })();
+        if r.is_err() {
+            release_range(start);
+        }
+        r
     }
 
     fn check_size(ctl: &Controller, size: usize) -> Result<()> {
@@ -477,6 +514,25 @@ impl ExportSegment {
         if !rsm_os::mem::is_mapped(addr, size) {
             return Err(Error::BadAddr);
         }
+        claim_range(a, size)?;
+        let old_was_callers = !st.allocated;
+        // SAFETY: this function's contract.
+        let r = unsafe { self.rebind_claimed(&mut st, addr, size) };
+        match r {
+            // The caller's old range is private memory again: free to export anew.
+            Ok(()) if old_was_callers => release_range(old),
+            Ok(()) => {}
+            Err(_) => release_range(a),
+        }
+        r
+    }
+
+    /// The move of [`ExportSegment::rebind`] once the new range is claimed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ExportSegment::rebind`].
+    unsafe fn rebind_claimed(&self, st: &mut ExportState, addr: NonNull<u8>, size: usize) -> Result<()> {
         // SAFETY: the caller owns the new range (contract) and it is mapped (checked); the
         // borrowed view lives only for the copy below.
         let new_view = unsafe { Mapping::borrowed(addr, size, Prot::ReadWrite) };
@@ -543,6 +599,7 @@ impl ExportSegment {
                 // back as private memory keeps the caller's pointer valid.
                 let _ = unsafe { rsm_os::mem::reback_private(p, self.inner.size) };
             }
+            release_range(st.region.as_ptr() as usize);
         } else if let Ok(m) = Mapping::anonymous(rsm_os::page_size()) {
             // Release the shared memory now (the Arc may outlive destroy).
             let old = std::mem::replace(&mut st.region, m);
@@ -634,6 +691,7 @@ impl Drop for ExportInner {
                     // SAFETY: as in destroy_locked.
                     let _ = unsafe { rsm_os::mem::reback_private(p, self.size) };
                 }
+                release_range(st.region.as_ptr() as usize);
             }
         }
     }
