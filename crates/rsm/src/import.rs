@@ -478,7 +478,9 @@ impl ImportSegment {
     }
 
     /// The common path of every put and get: checks in the RSMAPI order, maps implicitly if
-    /// needed, then runs `copy` with the mapping and the offset inside it.
+    /// needed, then runs `copy` with the mapping and the offset inside it; for a segment on
+    /// another node, `remote` with the data connection, whether the handle is in implicit
+    /// mode, and the revocation check.
     #[inline]
     fn access(
         &self,
@@ -542,8 +544,8 @@ impl ImportSegment {
     }
 
     /// The checks of [`ImportSegment::access`] for a segment on another node, then the
-    /// transfer over the data connection: synchronous and individually checked in implicit
-    /// mode, pipelined in explicit mode (its outcome comes with the barrier close).
+    /// transfer over the data connection: individually checked in implicit mode; in explicit
+    /// mode puts are pipelined and the failures of puts and gets come with the barrier close.
     fn access_remote(
         &self,
         rc: &RemoteConn,
@@ -574,8 +576,9 @@ impl ImportSegment {
             }
         }
         let revoked = || self.is_revoked();
-        // A get is always synchronous; a put waits for its status only in implicit mode.
-        op(rc, implicit || !write_access, &revoked)
+        // A get is always synchronous; a put waits for its status only in implicit mode. In
+        // explicit mode the failures of both belong to the window (reported by its close).
+        op(rc, implicit, &revoked)
     }
 
     #[cold]
@@ -644,11 +647,11 @@ impl ImportSegment {
         self.access(
             Access { caller, offset, bytes: len, align: 1, write: false },
             |m, at| m.read_at(at, dst),
-            |rc, _, rv| {
+            |rc, implicit, rv| {
                 // SAFETY: `dst` was only lent to the local closure, which this path does not
                 // run; p..p+len is the caller's exclusive slice.
                 let d = unsafe { std::slice::from_raw_parts_mut(p, len) };
-                rc.get(offset, d, 1, rv)
+                rc.get(offset, d, 1, !implicit, rv)
             },
         )
     }
@@ -670,9 +673,9 @@ impl ImportSegment {
         self.access(
             Access { caller: Caller::Single, offset, bytes: len, align: w, write: false },
             |m, at| m.read_elems(at, dst),
-            |rc, _, rv| {
+            |rc, implicit, rv| {
                 let mut bytes = vec![0u8; len];
-                rc.get(offset, &mut bytes, w, rv)?;
+                rc.get(offset, &mut bytes, w, !implicit, rv)?;
                 // SAFETY: `dst` was only lent to the local closure, which this path does not run;
                 // p..p+n is the caller's exclusive slice.
                 rsm_os::mem::bytes_to_elems(&bytes, unsafe { std::slice::from_raw_parts_mut(p, n) });
@@ -768,9 +771,9 @@ impl ImportSegment {
                 // SAFETY: dst is aligned and writable for count items (this function's contract).
                 unsafe { m.read_into_raw(at, dst, count) }
             },
-            |rc, _, rv| {
+            |rc, implicit, rv| {
                 let mut v = vec![0u8; bytes];
-                rc.get(offset, &mut v, w, rv)?;
+                rc.get(offset, &mut v, w, !implicit, rv)?;
                 // SAFETY: dst is writable for count items = bytes bytes (contract).
                 unsafe { rsm_os::mem::copy_raw(v.as_ptr(), dst.cast::<u8>(), bytes) };
                 Ok(())
@@ -872,13 +875,13 @@ impl ImportSegment {
                     Mapping::copy_between(m, at, local, local_off, len)
                 }
             },
-            |rc, ack, rv| {
+            |rc, implicit, rv| {
                 let mut v = vec![0u8; len];
                 if put {
                     local.read_at(local_off, &mut v).map_err(|_| Error::BadLength)?;
-                    rc.put(offset, &v, 1, ack, rv)
+                    rc.put(offset, &v, 1, implicit, rv)
                 } else {
-                    rc.get(offset, &mut v, 1, rv)?;
+                    rc.get(offset, &mut v, 1, !implicit, rv)?;
                     local.write_at(local_off, &v).map_err(|_| Error::BadLength)
                 }
             },

@@ -365,7 +365,17 @@ impl RemoteConn {
     }
 
     /// Reads into `dst` from `offset` with access width `width` (one round trip per 4 MiB).
-    pub(crate) fn get(&self, offset: usize, dst: &mut [u8], width: usize, revoked: &dyn Fn() -> bool) -> Result<()> {
+    /// With `window` (explicit barrier mode) a failed transfer is not reported here but by the
+    /// window's close, as for puts (RSMAPI 3.7, 3.9), and `dst` is zeroed (what a get reads
+    /// is junk then, as from a loopback mapping moved to scratch pages).
+    pub(crate) fn get(
+        &self,
+        offset: usize,
+        dst: &mut [u8],
+        width: usize,
+        window: bool,
+        revoked: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let mut st = lock(&self.state);
         let r = (|| -> std::result::Result<Result<()>, Fail> {
             let s = match self.ensure(&mut st, revoked, Error::BarrierFailure) {
@@ -395,6 +405,22 @@ impl RemoteConn {
                             dst[done..done + n].copy_from_slice(&b[data::HEADER_LEN..want]);
                         }
                         Op::Status if got == data::HEADER_LEN => return Ok(Self::answer(&mut st, a.code)),
+                        Op::Status => {
+                            // Nothing follows a status unasked but the agent's Revoked frame,
+                            // sent right after a CONN_ABORTED answer and taken here in the same
+                            // receive: the import is revoked, and the stream is past a frame
+                            // boundary, so the connection is over either way.
+                            let mut nb = [0u8; data::HEADER_LEN];
+                            let whole = got >= 2 * data::HEADER_LEN;
+                            if whole {
+                                nb.copy_from_slice(&b[data::HEADER_LEN..2 * data::HEADER_LEN]);
+                            }
+                            let next_revoked = whole && Header::decode(&nb).is_ok_and(|h| h.op == Op::Revoked);
+                            if !next_revoked && status(a.code) != Err(Error::ConnAborted) {
+                                return Err(Fail::Broken);
+                            }
+                            return Err(Fail::Revoked);
+                        }
                         _ => return Err(Fail::Broken),
                     }
                     done += n;
@@ -411,7 +437,15 @@ impl RemoteConn {
             st.unconfirmed = false;
             Ok(Ok(()))
         })();
-        r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)))
+        match r.unwrap_or_else(|f| Err(Self::fail(&mut st, f))) {
+            // In explicit mode a failure belongs to the window: the close reports it.
+            Err(e) if window => {
+                st.window_err.get_or_insert(e);
+                dst.fill(0);
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// Closes the window: one round trip; `Ok` means every put since the previous barrier is
