@@ -41,11 +41,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// No progress from the other side for this long ends a measurement with an error.
+/// Longest `--time` / `--max-time` accepted, in seconds.
+pub(crate) const MAX_SECS: f64 = 86_400.0;
+
 const STALL: Duration = Duration::from_secs(10);
 /// Each wait for an event is cut into slices of this length, to notice the other side quit.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
-/// Set by the signal thread: the agents are being stopped and the process is about to exit.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::cluster::INTERRUPTED;
 
 /// After an interruption, the main thread waits for the signal thread to end the process
 /// instead of reporting the failures that stopping the agents causes.
@@ -345,20 +347,7 @@ fn start_cluster(n: u32, wait: Wait) -> Result<(OwnCluster, Nodes)> {
     let tmp = tempfile::Builder::new().prefix("rsm-bench-").tempdir()?;
     let dir = tmp.path().to_path_buf();
     // On a signal: stop the agents, remove the directory, and end with 128 + signal.
-    {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut sigs = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("signal handlers")?;
-        let d = dir.clone();
-        std::thread::Builder::new().name("bench-signals".into()).spawn(move || {
-            if let Some(sig) = sigs.forever().next() {
-                INTERRUPTED.store(true, Ordering::SeqCst);
-                let _ = crate::cluster::stop(&d);
-                let _ = std::fs::remove_dir_all(&d);
-                eprintln!("\nrsmctl bench: interrupted; agents stopped");
-                std::process::exit(128 + sig);
-            }
-        })?;
-    }
+    crate::cluster::stop_agents_on_signal(dir.clone(), true, "rsmctl bench")?;
     let t = Instant::now();
     let guard = OwnCluster { dir: dir.clone(), _tmp: tmp };
     let extra = match wait {
@@ -481,6 +470,10 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
     if iters == 0 || !bw_time.is_finite() || bw_time <= 0.0 || !max_time.is_finite() || max_time <= 0.0 {
         bail!("--iters, --time and --max-time must be positive");
     }
+    // A day is more than any measurement needs (and Duration cannot hold 1e20 s).
+    if bw_time > MAX_SECS || max_time > MAX_SECS {
+        bail!("--time and --max-time must be at most {MAX_SECS} s");
+    }
     if a.iov == 0 || a.iov > rsm::MAX_SGIOREQS {
         bail!("--iov must be 1..={}", rsm::MAX_SGIOREQS);
     }
@@ -488,6 +481,11 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         bail!("--batch must be positive");
     }
     let cpus_allowed = allowed_cpus();
+    if let Some((x, y)) = a.cpus {
+        if !cpus_allowed.contains(&x) || !cpus_allowed.contains(&y) {
+            bail!("--cpus {x},{y}: this process may only use CPUs {cpus_allowed:?}");
+        }
+    }
     let cpus = if a.no_pin || cpus_allowed.len() < 2 {
         None
     } else {

@@ -42,8 +42,8 @@ fn fmt_t(d: Duration) -> String {
 
 fn line(who: &str, what: &str, t: Option<Duration>) {
     match t {
-        Some(t) => println!("  {who:<10} {what:<70} {:>9}", fmt_t(t)),
-        None => println!("  {who:<10} {what}"),
+        Some(t) => crate::cluster::say!("  {who:<10} {what:<70} {:>9}", fmt_t(t)),
+        None => crate::cluster::say!("  {who:<10} {what}"),
     }
 }
 
@@ -58,7 +58,8 @@ impl Drop for ClusterGuard<'_> {
 
 pub(crate) fn run() -> Result<()> {
     let dir = tempfile::Builder::new().prefix("rsm-demo-").tempdir()?;
-    println!("rsm demo: two nodes on this machine, an exporter and two importers, controller {CTL}");
+    crate::cluster::stop_agents_on_signal(dir.path().to_path_buf(), true, "rsmctl demo")?;
+    crate::cluster::say!("rsm demo: two nodes on this machine, an exporter and two importers, controller {CTL}");
     let t = Instant::now();
     let nodes = crate::cluster::start(2, dir.path(), "warn")?;
     let _guard = ClusterGuard(dir.path());
@@ -215,7 +216,7 @@ fn exporter(sock1: &Path, sock2: &Path) -> Result<()> {
     if !ok || !window_ok || !intact {
         bail!("the demo did not go as expected");
     }
-    println!("demo finished: every step behaved as the RSMAPI specifies");
+    crate::cluster::say!("demo finished: every step behaved as the RSMAPI specifies");
     Ok(())
 }
 
@@ -282,7 +283,7 @@ pub(crate) fn importer(socket: &Path, node: u32, segment: u32, remote: bool) -> 
     imp.put(STAMP_AT, &now_ns().to_ne_bytes())?;
     bar.close()?;
     imp.signal_post(PostFlags::empty())?;
-    println!("posted");
+    crate::cluster::say!("posted");
     std::io::stdout().flush()?;
     let t = Instant::now();
     imp.signal_wait(Some(Duration::from_secs(10)))?;
@@ -290,7 +291,7 @@ pub(crate) fn importer(socket: &Path, node: u32, segment: u32, remote: bool) -> 
 
     if remote {
         bar.open()?;
-        println!("waiting for revocation");
+        crate::cluster::say!("waiting for revocation");
         std::io::stdout().flush()?;
         let mut l = String::new();
         std::io::stdin().read_line(&mut l)?;
@@ -306,6 +307,6 @@ pub(crate) fn importer(socket: &Path, node: u32, segment: u32, remote: bool) -> 
     bar.destroy()?;
     imp.disconnect()?;
     line(me, "disconnected", None);
-    println!("done");
+    crate::cluster::say!("done");
     Ok(())
 }

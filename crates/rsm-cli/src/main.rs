@@ -152,10 +152,21 @@ fn main() {
             }
         }),
         Cmd::Cluster { cmd: ClusterCmd::Stop { dir } } => cluster::stop(&dir).map(|n| println!("stopped {n} agents")),
-        Cmd::Agent { .. } => unreachable!("handled before parsing"),
+        // `rsmctl agent ...` is handled before parsing; here it came after rsmctl's own options.
+        Cmd::Agent { .. } => Err(anyhow::anyhow!(
+            "`agent` must come first and takes the agent's own options: rsmctl agent --socket PATH ..."
+        )),
         Cmd::DemoImporter { node, segment, remote } => demo::importer(&cli.socket, node, segment, remote),
     };
     if let Err(e) = r {
+        // Output closed (`| head`): the command has cleaned up by now; end as the default
+        // SIGPIPE action would, without a message.
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
         eprintln!("rsmctl: {e:#}");
         std::process::exit(1);
     }

@@ -35,7 +35,7 @@ use rsm::{BarrierType, Controller, ExportFlags, ExportSegment, ImportSegment, pe
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -103,8 +103,7 @@ pub(crate) struct ScaleArgs {
     json: bool,
 }
 
-/// Set by the signal thread: the agents are being stopped and the process is about to exit.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::cluster::INTERRUPTED;
 
 /// Agents this command started: stopped on drop (normal end, error, panic) and on SIGINT,
 /// SIGTERM, SIGHUP.
@@ -259,8 +258,8 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
     if a.slice < 8 || a.slice % 8 != 0 {
         bail!("--slice must be a positive multiple of 8");
     }
-    if !a.work_secs.is_finite() || a.work_secs < 0.0 {
-        bail!("--work-secs must be 0 or more");
+    if !a.work_secs.is_finite() || a.work_secs < 0.0 || a.work_secs > crate::bench::MAX_SECS {
+        bail!("--work-secs must be 0 to {} s", crate::bench::MAX_SECS);
     }
     let t_all = Instant::now();
     // Descriptors: the agent keeps 1 per published segment (its event counter) and 2-3 per
@@ -302,23 +301,7 @@ pub(crate) fn run(a: ScaleArgs) -> Result<()> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut sigs = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("signal handlers")?;
-        let d = dir.clone();
-        let remove = tmp.is_some();
-        std::thread::Builder::new().name("scale-signals".into()).spawn(move || {
-            if let Some(sig) = sigs.forever().next() {
-                INTERRUPTED.store(true, Ordering::SeqCst);
-                let _ = crate::cluster::stop(&d);
-                if remove {
-                    let _ = std::fs::remove_dir_all(&d);
-                }
-                eprintln!("\nrsmctl bench scale: interrupted; agents stopped");
-                std::process::exit(128 + sig);
-            }
-        })?;
-    }
+    crate::cluster::stop_agents_on_signal(dir.clone(), tmp.is_some(), "rsmctl bench scale")?;
     let t = Instant::now();
     std::fs::create_dir_all(&dir)?;
     let agents = Agents { dir: dir.canonicalize()?, _tmp: tmp };

@@ -55,8 +55,14 @@ where
     }
     cfg.validate()?;
     raise_nofile();
-    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .context("installing signal handlers")?;
+    // SIGHUP too: an agent started with `&` from a terminal gets it when the terminal closes,
+    // and must still remove its socket and pid file.
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .context("installing signal handlers")?;
     let mut agent = crate::Agent::start(&cfg)?;
     if let Some(p) = &args.pid_file {
         std::fs::write(p, format!("{}\n", std::process::id())).with_context(|| format!("writing {}", p.display()))?;

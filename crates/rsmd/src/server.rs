@@ -26,6 +26,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The socket path names something that is not a socket (never removed).
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(PathBuf),
     /// Other setup failure.
     #[error("{0}")]
     Setup(#[from] std::io::Error),
@@ -67,7 +70,11 @@ fn prepare_socket(path: &Path) -> Result<(), StartError> {
             std::fs::create_dir_all(dir).map_err(|e| StartError::Listen { path: path.into(), source: e })?;
         }
     }
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(StartError::NotASocket(path.into()));
+        }
         if rsm_os::uds::connect(path).is_ok() {
             return Err(StartError::InUse(path.into()));
         }
@@ -91,8 +98,13 @@ impl Agent {
         // Any local user may connect; every operation checks its caller's credentials.
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&cfg.socket, std::fs::Permissions::from_mode(0o666));
-        let registry = Arc::new(Mutex::new(Registry::new(cfg)?));
-        let cluster = Cluster::bind(cfg, registry.clone()).map_err(StartError::Cluster)?;
+        // A start that fails from here on leaves no socket behind.
+        let unbind = |e: StartError| {
+            let _ = std::fs::remove_file(&cfg.socket);
+            e
+        };
+        let registry = Arc::new(Mutex::new(Registry::new(cfg).map_err(|e| unbind(e.into()))?));
+        let cluster = Cluster::bind(cfg, registry.clone()).map_err(|e| unbind(StartError::Cluster(e)))?;
         let shared = Arc::new(Shared {
             registry,
             cluster: cluster.clone(),
@@ -102,8 +114,10 @@ impl Agent {
         });
         let listener = Arc::new(listener);
         let (s2, l2) = (shared.clone(), listener.clone());
-        let accept_thread =
-            std::thread::Builder::new().name("rsmd-accept".into()).spawn(move || accept_loop(s2, l2))?;
+        let accept_thread = std::thread::Builder::new()
+            .name("rsmd-accept".into())
+            .spawn(move || accept_loop(s2, l2))
+            .map_err(|e| unbind(e.into()))?;
         if let Some(c) = &cluster {
             c.start();
         }
