@@ -110,7 +110,7 @@ pub fn is_tcp_controller(name: &str) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// File.
         path: PathBuf,

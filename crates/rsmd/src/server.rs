@@ -18,7 +18,7 @@ pub enum StartError {
     #[error("an agent is already listening on {0}")]
     InUse(PathBuf),
     /// The socket could not be created.
-    #[error("cannot listen on {path}: {source}")]
+    #[error("cannot listen on {path}")]
     Listen {
         /// Socket path.
         path: PathBuf,
