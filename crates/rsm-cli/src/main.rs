@@ -130,7 +130,9 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RSM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The library's own warnings (e.g. "cannot connect to rsmd") would repeat
+                // what rsmctl reports; RSM_LOG=warn shows them.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rsm=error")),
         )
         .with_writer(std::io::stderr)
         .init();

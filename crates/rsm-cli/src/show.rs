@@ -148,8 +148,9 @@ pub(crate) fn stats(socket: &Path, json: bool) -> Result<()> {
         ("clients died", st.clients_died),
         ("uptime s", st.uptime_s),
     ];
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
-        println!("{k:<18} {v}");
+        println!("{k:<w$} {v}");
     }
     Ok(())
 }
