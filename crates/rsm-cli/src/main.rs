@@ -163,9 +163,9 @@ fn main() {
     if let Err(e) = r {
         // Output closed (`| head`): the command has cleaned up by now; end as the default
         // SIGPIPE action would, without a message.
-        let closed = e.chain().any(|c| {
-            c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        });
+        let closed = e
+            .chain()
+            .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe));
         if closed {
             std::process::exit(128 + libc::SIGPIPE);
         }
