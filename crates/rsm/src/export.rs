@@ -569,7 +569,11 @@ impl ExportSegment {
     /// # Errors
     ///
     /// [`Error::BadSegHndl`] (already destroyed), [`Error::PollfdInUse`] (a poll descriptor
-    /// from [`ExportSegment::get_pollfd`] is still held), [`Error::NotCreator`].
+    /// from [`ExportSegment::get_pollfd`] is still held).
+    ///
+    /// In a forked child (not the creator) only the child's copy of the handle is destroyed:
+    /// the segment stays the creator's, and the child's view of caller memory becomes private
+    /// memory (its writes no longer reach the segment).
     #[doc(alias = "rsm_memseg_export_destroy")]
     pub fn destroy(&self) -> Result<()> {
         let mut st = wlock(&self.inner.state);
@@ -579,20 +583,21 @@ impl ExportSegment {
         if self.inner.counter.pollfd_in_use() {
             return Err(Error::PollfdInUse);
         }
-        self.check_creator()?;
+        if std::process::id() != self.inner.creator_pid {
+            // A forked child's copy of the handle (RSMAPI 3.4: only publish, republish,
+            // unpublish and rebind are the creator's): it is freed here and the segment stays
+            // the creator's. The child's view of the memory leaves the segment: the caller's
+            // pages become private memory again, so the child's writes no longer reach it.
+            st.destroyed = true;
+            st.published = None;
+            self.detach_memory(&mut st);
+            return Ok(());
+        }
         self.destroy_locked(&mut st)
     }
 
-    fn destroy_locked(&self, st: &mut ExportState) -> Result<()> {
-        // The agent revokes first, so a barrier that closes successfully afterwards cannot
-        // exist; then the memory leaves the shared backing.
-        let r = self.inner.ctl.node().call_in(
-            self.inner.epoch,
-            &Request::ExportDestroy { export: self.inner.export_id },
-            &[],
-        );
-        st.destroyed = true;
-        st.published = None;
+    /// Gives the caller's range back as private memory (rsm-allocated memory: released).
+    fn detach_memory(&self, st: &mut ExportState) {
         if !st.allocated {
             if let Some(p) = NonNull::new(st.region.as_ptr()) {
                 // SAFETY: the range is the caller's memory that the segment re-backed; giving it
@@ -605,6 +610,19 @@ impl ExportSegment {
             let old = std::mem::replace(&mut st.region, m);
             drop(old);
         }
+    }
+
+    fn destroy_locked(&self, st: &mut ExportState) -> Result<()> {
+        // The agent revokes first, so a barrier that closes successfully afterwards cannot
+        // exist; then the memory leaves the shared backing.
+        let r = self.inner.ctl.node().call_in(
+            self.inner.epoch,
+            &Request::ExportDestroy { export: self.inner.export_id },
+            &[],
+        );
+        st.destroyed = true;
+        st.published = None;
+        self.detach_memory(st);
         tracing::trace!(export_id = self.inner.export_id, "destroyed");
         match r {
             Ok(_) | Err(Error::ConnAborted) => Ok(()),
