@@ -29,6 +29,7 @@
 //! (`baselines.c` reads `rdtscp`, ~18 ns, and `ucx_perftest` `rdtsc`, ~10 ns, per round trip;
 //! unsafe code for the TSC is not wanted in `rsmctl`.)
 
+use crate::cluster::INTERRUPTED;
 use anyhow::{Context, Result, anyhow, bail};
 use rsm::{
     AccessEntry, Barrier, BarrierMode, BarrierType, Controller, ExportFlags, ExportSegment, ImportSegment, IoVec,
@@ -40,14 +41,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// No progress from the other side for this long ends a measurement with an error.
 /// Longest `--time` / `--max-time` accepted, in seconds.
 pub(crate) const MAX_SECS: f64 = 86_400.0;
-
+/// No progress from the other side for this long ends a measurement with an error.
 const STALL: Duration = Duration::from_secs(10);
 /// Each wait for an event is cut into slices of this length, to notice the other side quit.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
-use crate::cluster::INTERRUPTED;
 
 /// After an interruption, the main thread waits for the signal thread to end the process
 /// instead of reporting the failures that stopping the agents causes.

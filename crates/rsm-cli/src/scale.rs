@@ -30,6 +30,7 @@
 //! counter), hence several exporter processes. The command raises its own limit (which the
 //! agents and exporters inherit) as far as it may and says how far it got.
 
+use crate::cluster::INTERRUPTED;
 use anyhow::{Context, Result, anyhow, bail};
 use rsm::{BarrierType, Controller, ExportFlags, ExportSegment, ImportSegment, perm};
 use serde_json::{Value, json};
@@ -103,10 +104,8 @@ pub(crate) struct ScaleArgs {
     json: bool,
 }
 
-use crate::cluster::INTERRUPTED;
-
 /// Agents this command started: stopped on drop (normal end, error, panic) and on SIGINT,
-/// SIGTERM, SIGHUP.
+/// SIGTERM, SIGHUP, SIGPIPE.
 struct Agents {
     dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,

@@ -31,11 +31,12 @@ pub fn poll(fds: &mut [RawPollFd], timeout: Option<Duration>) -> Result<usize, E
     // SAFETY: RawPollFd has the layout of libc::pollfd; the pointer and length describe
     // our exclusive slice (module invariant).
     let r = unsafe { libc::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), fds.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        Err(Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)))
-    } else {
-        Ok(r as usize)
-    }
+    if r < 0 { Err(last_errno()) } else { Ok(r as usize) }
+}
+
+/// The `errno` of the system call that just failed.
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
 }
 
 /// Checks, without waiting, that `poll(2)` accepts `n` entries at `fds`: the kernel reads
@@ -71,9 +72,5 @@ pub unsafe fn probe(fds: *mut RawPollFd, n: usize) -> Result<(), Errno> {
             0usize,
         )
     };
-    if r < 0 {
-        Err(Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)))
-    } else {
-        Ok(())
-    }
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
 }

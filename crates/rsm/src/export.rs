@@ -109,6 +109,17 @@ fn release_range(start: usize) {
     crate::node::lock(exported_ranges()).remove(&start);
 }
 
+/// The caller's range that segment `st` re-backed becomes private memory again, with its
+/// last contents (the caller's pointer stays valid), and may be exported anew.
+fn give_back_caller_memory(st: &ExportState, size: usize) {
+    if let Some(p) = NonNull::new(st.region.as_ptr()) {
+        // SAFETY: the range is the caller's memory that the segment re-backed; giving it back
+        // as private memory keeps the caller's pointer valid.
+        let _ = unsafe { rsm_os::mem::reback_private(p, size) };
+    }
+    release_range(st.region.as_ptr() as usize);
+}
+
 fn fresh_memfd(size: usize) -> Result<OwnedFd> {
     let fd = rsm_os::memfd::create("rsm-segment", size as u64).map_err(|_| Error::InsufficientMem)?;
     rsm_os::memfd::seal_size(&fd).map_err(|_| Error::InsufficientMem)?;
@@ -599,12 +610,7 @@ impl ExportSegment {
     /// Gives the caller's range back as private memory (rsm-allocated memory: released).
     fn detach_memory(&self, st: &mut ExportState) {
         if !st.allocated {
-            if let Some(p) = NonNull::new(st.region.as_ptr()) {
-                // SAFETY: the range is the caller's memory that the segment re-backed; giving it
-                // back as private memory keeps the caller's pointer valid.
-                let _ = unsafe { rsm_os::mem::reback_private(p, self.inner.size) };
-            }
-            release_range(st.region.as_ptr() as usize);
+            give_back_caller_memory(st, self.inner.size);
         } else if let Ok(m) = Mapping::anonymous(rsm_os::page_size()) {
             // Release the shared memory now (the Arc may outlive destroy).
             let old = std::mem::replace(&mut st.region, m);
@@ -705,11 +711,7 @@ impl Drop for ExportInner {
         if !st.destroyed && std::process::id() == self.creator_pid {
             let _ = self.ctl.node().call_in(self.epoch, &Request::ExportDestroy { export: self.export_id }, &[]);
             if !st.allocated {
-                if let Some(p) = NonNull::new(st.region.as_ptr()) {
-                    // SAFETY: as in destroy_locked.
-                    let _ = unsafe { rsm_os::mem::reback_private(p, self.size) };
-                }
-                release_range(st.region.as_ptr() as usize);
+                give_back_caller_memory(st, self.size);
             }
         }
     }

@@ -299,6 +299,13 @@ impl RemoteConn {
         r
     }
 
+    /// In explicit mode a failure belongs to the window: the close reports it (the first
+    /// one), and the call itself succeeds.
+    fn to_window(st: &mut State, e: Error) -> Result<()> {
+        st.window_err.get_or_insert(e);
+        Ok(())
+    }
+
     fn fail(st: &mut State, f: Fail) -> Error {
         st.stream = None;
         st.unconfirmed = false;
@@ -355,11 +362,7 @@ impl RemoteConn {
         })();
         let r = r.unwrap_or_else(|f| Err(Self::fail(&mut st, f)));
         match r {
-            // In explicit mode a failure belongs to the window: the close reports it.
-            Err(e) if !ack => {
-                st.window_err.get_or_insert(e);
-                Ok(())
-            }
+            Err(e) if !ack => Self::to_window(&mut st, e),
             r => r,
         }
     }
@@ -438,11 +441,9 @@ impl RemoteConn {
             Ok(Ok(()))
         })();
         match r.unwrap_or_else(|f| Err(Self::fail(&mut st, f))) {
-            // In explicit mode a failure belongs to the window: the close reports it.
             Err(e) if window => {
-                st.window_err.get_or_insert(e);
                 dst.fill(0);
-                Ok(())
+                Self::to_window(&mut st, e)
             }
             r => r,
         }
